@@ -1,0 +1,31 @@
+using Teleport.Protocol.V1;
+
+namespace Teleport.Edge;
+
+/// <summary>The edge's log messages. Ids are never reused.</summary>
+internal static partial class EdgeLog
+{
+    [LoggerMessage(EventId = 1, EventName = "TunnelConnected", Level = LogLevel.Information,
+        Message = "Tunnel connected to {Origin} ({Agent}, protocol v{Version}).")]
+    public static partial void TunnelConnected(ILogger logger, Uri origin, string agent, uint version);
+
+    [LoggerMessage(EventId = 2, EventName = "TunnelLost", Level = LogLevel.Warning,
+        Message = "Tunnel to {Origin} lost: {Reason}. Open exchanges were answered 502; reconnecting.")]
+    public static partial void TunnelLost(ILogger logger, Uri origin, string reason, Exception? exception);
+
+    [LoggerMessage(EventId = 3, EventName = "TunnelConnectFailed", Level = LogLevel.Warning,
+        Message = "Cannot open the tunnel to {Origin} (attempt {Attempt}): {Reason}. Retrying with backoff.")]
+    public static partial void TunnelConnectFailed(ILogger logger, Uri origin, int attempt, string reason);
+
+    [LoggerMessage(EventId = 4, EventName = "ExchangesExpired", Level = LogLevel.Warning,
+        Message = "{Count} exchanges got no answer from the origin before their deadline; answered 504.")]
+    public static partial void ExchangesExpired(ILogger logger, int count);
+
+    [LoggerMessage(EventId = 5, EventName = "ExchangeFailed", Level = LogLevel.Debug,
+        Message = "{Method} {Target} answered {Status}: {Code} {Reason}.")]
+    public static partial void ExchangeFailed(ILogger logger, string method, string target, int status, ErrorCode code, string reason);
+
+    [LoggerMessage(EventId = 6, EventName = "Listening", Level = LogLevel.Information,
+        Message = "Edge listening on {Address}, tunnelling to {Origin} (compression {Compression}).")]
+    public static partial void Listening(ILogger logger, string address, string origin, string compression);
+}

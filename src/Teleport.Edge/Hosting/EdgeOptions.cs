@@ -1,0 +1,62 @@
+using System.IO.Compression;
+using Teleport.Protocol.Compression;
+
+namespace Teleport.Edge.Hosting;
+
+/// <summary>Settings of the edge, bound from the "Edge" section (flags and TELEPORT_* variables map onto it).</summary>
+internal sealed class EdgeOptions
+{
+    public const string Section = "Edge";
+
+    /// <summary>Address the HTTP listener binds (HTTP/1.1 and cleartext HTTP/2). Default 127.0.0.1:8080; port 0 picks a free port.</summary>
+    public string Listen { get; set; } = "127.0.0.1:8080";
+
+    /// <summary>gRPC address of the origin, http://host:port. Default http://127.0.0.1:9090.</summary>
+    public string Origin { get; set; } = "http://127.0.0.1:9090";
+
+    /// <summary>Compression of the messages the edge sends. Default gzip.</summary>
+    public TunnelCompression Compression { get; set; } = TunnelCompression.Gzip;
+
+    /// <summary>gzip level: Fastest, Optimal or SmallestSize. Default Fastest.</summary>
+    public CompressionLevel CompressionLevel { get; set; } = CompressionLevel.Fastest;
+
+    /// <summary>How long a request may take end to end before the client gets 504. Default 30 s.</summary>
+    public TimeSpan RequestTimeout { get; set; } = TimeSpan.FromSeconds(30);
+
+    /// <summary>How long a request waits for a tunnel to the origin before the client gets 503. Default 5 s.</summary>
+    public TimeSpan TunnelWait { get; set; } = TimeSpan.FromSeconds(5);
+
+    /// <summary>Largest request body accepted, in bytes; bigger ones get 413. Default 16 MiB.</summary>
+    public long MaxRequestBodySize { get; set; } = 16 * 1024 * 1024;
+
+    /// <summary>Largest response body accepted from the origin, in bytes. Default 16 MiB.</summary>
+    public long MaxResponseBodySize { get; set; } = 16 * 1024 * 1024;
+
+    /// <summary>Largest total size of a request's header fields, in bytes (431 beyond). Default 32 KiB.</summary>
+    public int MaxRequestHeadersSize { get; set; } = 32 * 1024;
+
+    /// <summary>Exchanges waiting for the origin at once; beyond it clients get 503. Default 10000.</summary>
+    public int MaxPendingExchanges { get; set; } = 10_000;
+
+    /// <summary>Most exchanges in one tunnel message. Default 1024.</summary>
+    public int MaxBatchItems { get; set; } = 1024;
+
+    /// <summary>Soft cap on one tunnel message's size, in bytes (one larger item travels alone). Default 1 MiB.</summary>
+    public int MaxBatchBytes { get; set; } = 1024 * 1024;
+
+    /// <summary>X-Forwarded-For/-Proto/-Host: Append to what the client sent, Set (replace) or Off. Default Append.</summary>
+    public ForwardedHeadersMode ForwardedHeaders { get; set; } = ForwardedHeadersMode.Append;
+}
+
+/// <summary>What the edge does with X-Forwarded-* headers.</summary>
+internal enum ForwardedHeadersMode
+{
+    /// <summary>Add this hop to the values the client sent.</summary>
+    Append,
+
+    /// <summary>Replace the client's values with this hop's.</summary>
+    Set,
+
+    /// <summary>Forward the client's values untouched and add nothing.</summary>
+    Off,
+}

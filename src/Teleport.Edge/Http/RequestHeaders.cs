@@ -1,0 +1,70 @@
+using Google.Protobuf.Collections;
+using Microsoft.Extensions.Primitives;
+using Teleport.Edge.Hosting;
+using Teleport.Protocol.Http;
+using Teleport.Protocol.V1;
+
+namespace Teleport.Edge.Http;
+
+/// <summary>Copies a client's header fields into an exchange: end-to-end fields only, plus X-Forwarded-*.</summary>
+internal static class RequestHeaders
+{
+    private const string ForwardedFor = "X-Forwarded-For";
+    private const string ForwardedProto = "X-Forwarded-Proto";
+    private const string ForwardedHost = "X-Forwarded-Host";
+
+    /// <summary>Fills <paramref name="target"/> and returns roughly how many bytes the fields take.</summary>
+    public static int Copy(HttpRequest request, ForwardedHeadersMode mode, RepeatedField<Header> target)
+    {
+        var headers = request.Headers;
+        var connection = headers.Connection;
+        var size = 0;
+        foreach (var (name, values) in headers)
+        {
+            if (HopByHopHeaders.IsHopByHop(name, connection) || (mode != ForwardedHeadersMode.Off && IsForwarded(name)))
+            {
+                continue;
+            }
+
+            foreach (var value in values)
+            {
+                target.Add(new Header { Name = name, Value = value ?? string.Empty });
+                size += name.Length + (value?.Length ?? 0) + 4;
+            }
+        }
+
+        if (mode != ForwardedHeadersMode.Off)
+        {
+            var append = mode == ForwardedHeadersMode.Append;
+            size += Add(target, ForwardedFor, append ? headers[ForwardedFor] : default, request.HttpContext.Connection.RemoteIpAddress?.ToString());
+            size += Add(target, ForwardedProto, append ? headers[ForwardedProto] : default, request.Scheme);
+            size += Add(target, ForwardedHost, append ? headers[ForwardedHost] : default, headers.Host);
+        }
+
+        return size;
+    }
+
+    private static bool IsForwarded(string name)
+        => name.Equals(ForwardedFor, StringComparison.OrdinalIgnoreCase)
+        || name.Equals(ForwardedProto, StringComparison.OrdinalIgnoreCase)
+        || name.Equals(ForwardedHost, StringComparison.OrdinalIgnoreCase);
+
+    private static int Add(RepeatedField<Header> target, string name, StringValues earlier, string? hop)
+    {
+        var value = (earlier.Count, string.IsNullOrEmpty(hop)) switch
+        {
+            (0, true) => null,
+            (0, false) => hop,
+            (_, true) => string.Join(", ", earlier.ToArray()),
+            _ => string.Join(", ", earlier.ToArray()) + ", " + hop,
+        };
+
+        if (string.IsNullOrEmpty(value))
+        {
+            return 0;
+        }
+
+        target.Add(new Header { Name = name, Value = value });
+        return name.Length + value.Length + 4;
+    }
+}

@@ -1,0 +1,16 @@
+using Teleport.Protocol.V1;
+
+namespace Teleport.Edge.Tunnel;
+
+/// <summary>Answers the edge gives itself when the origin cannot; shared and never modified.</summary>
+internal static class LocalErrors
+{
+    public static readonly OriginItem TunnelLost = Error(ErrorCode.Unspecified, "the tunnel to the origin was lost before the response arrived");
+
+    public static readonly OriginItem NoAnswer = Error(ErrorCode.UpstreamTimeout, "the origin did not answer in time");
+
+    public static readonly OriginItem Abandoned = Error(ErrorCode.Unspecified, "the client went away");
+
+    private static OriginItem Error(ErrorCode code, string message)
+        => new() { Error = new ExchangeError { Code = code, Message = message } };
+}

@@ -1,0 +1,226 @@
+using System.Net.Sockets;
+using Grpc.Core;
+using Grpc.Net.Client;
+using Microsoft.Extensions.Options;
+using Teleport.Edge.Hosting;
+using Teleport.Protocol;
+using Teleport.Protocol.Compression;
+using Teleport.Protocol.Diagnostics;
+using Teleport.Protocol.Framing;
+using Teleport.Protocol.V1;
+
+namespace Teleport.Edge.Tunnel;
+
+/// <summary>
+/// Keeps one tunnel stream to the origin open: connects, says hello, runs the stream, and after any
+/// failure connects again with exponential backoff and jitter. Requests pick up the live stream
+/// through <see cref="TryGetConnection"/> or wait for one with <see cref="WaitForConnectionAsync"/>.
+/// </summary>
+internal sealed class TunnelClient : BackgroundService
+{
+    private static readonly TimeSpan FirstRetryDelay = TimeSpan.FromMilliseconds(100);
+    private static readonly TimeSpan MaxRetryDelay = TimeSpan.FromSeconds(5);
+    private static readonly TimeSpan HelloTimeout = TimeSpan.FromSeconds(10);
+
+    private readonly EdgeOptions _options;
+    private readonly Uri _origin;
+    private readonly TunnelCounters _counters;
+    private readonly ILogger<TunnelClient> _logger;
+    private readonly GzipCompressionProvider _gzip;
+    private TunnelConnection? _current;
+    private TaskCompletionSource<TunnelConnection> _connected = NewSignal();
+
+    public TunnelClient(IOptions<EdgeOptions> options, TunnelCounters counters, ILogger<TunnelClient> logger)
+    {
+        _options = options.Value;
+        _origin = new Uri(_options.Origin);
+        _counters = counters;
+        _logger = logger;
+        _gzip = new GzipCompressionProvider(_options.CompressionLevel);
+    }
+
+    /// <summary>The live stream, if there is one right now.</summary>
+    public bool TryGetConnection(out TunnelConnection connection)
+    {
+        connection = Volatile.Read(ref _current)!;
+        return connection is { IsLive: true };
+    }
+
+    /// <summary>Waits up to <paramref name="timeout"/> for a live stream; null when none came.</summary>
+    public async Task<TunnelConnection?> WaitForConnectionAsync(TimeSpan timeout, CancellationToken cancellationToken)
+    {
+        if (TryGetConnection(out var live))
+        {
+            return live;
+        }
+
+        try
+        {
+            return await Volatile.Read(ref _connected).Task.WaitAsync(timeout, cancellationToken);
+        }
+        catch (TimeoutException)
+        {
+            return null;
+        }
+    }
+
+    protected override async Task ExecuteAsync(CancellationToken stoppingToken)
+    {
+        var failures = 0;
+        while (!stoppingToken.IsCancellationRequested)
+        {
+            TunnelConnection? connection = null;
+            try
+            {
+                connection = await ConnectAsync(stoppingToken);
+                failures = 0;
+                _counters.StreamOpened();
+                EdgeLog.TunnelConnected(_logger, _origin, connection.Hello.Agent, connection.Hello.ProtocolVersion);
+                Volatile.Write(ref _current, connection);
+                Interlocked.Exchange(ref _connected, NewSignal()).TrySetResult(connection);
+
+                var reason = await connection.RunAsync(stoppingToken);
+                if (!stoppingToken.IsCancellationRequested)
+                {
+                    EdgeLog.TunnelLost(_logger, _origin, Describe(reason), reason);
+                }
+            }
+            catch (Exception ex) when (!stoppingToken.IsCancellationRequested)
+            {
+                failures++;
+                EdgeLog.TunnelConnectFailed(_logger, _origin, failures, Describe(ex));
+            }
+            finally
+            {
+                Interlocked.CompareExchange(ref _current, null, connection);
+                if (connection is not null)
+                {
+                    await connection.DisposeAsync();
+                }
+            }
+
+            try
+            {
+                await Task.Delay(RetryDelay(failures), stoppingToken);
+            }
+            catch (OperationCanceledException)
+            {
+                break;
+            }
+        }
+    }
+
+    private async Task<TunnelConnection> ConnectAsync(CancellationToken cancellationToken)
+    {
+        var channel = CreateChannel();
+        AsyncDuplexStreamingCall<EdgeFrame, OriginFrame>? call = null;
+        try
+        {
+            var headers = new Metadata();
+            if (_options.Compression == TunnelCompression.Gzip)
+            {
+                headers.Add(TunnelProtocol.ClientEncodingMetadataKey, GzipCompressionProvider.Name);
+            }
+
+            call = new global::Teleport.Protocol.V1.Tunnel.TunnelClient(channel).Open(headers, cancellationToken: cancellationToken);
+            await call.RequestStream.WriteAsync(new EdgeFrame
+            {
+                Hello = new EdgeHello
+                {
+                    ProtocolVersion = TunnelProtocol.Version,
+                    MaxMessageBytes = (uint)ReceiveLimit,
+                    Agent = TunnelProtocol.Agent("teleport-edge"),
+                },
+            }, cancellationToken);
+
+            using var helloTimeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+            helloTimeout.CancelAfter(HelloTimeout);
+            if (!await call.ResponseStream.MoveNext(helloTimeout.Token))
+            {
+                throw new IOException("The origin ended the stream before its hello.");
+            }
+
+            var answer = call.ResponseStream.Current;
+            if (answer.KindCase != OriginFrame.KindOneofCase.Hello)
+            {
+                throw new InvalidOperationException($"Protocol violation: the origin's first message was {answer.KindCase}, not its hello.");
+            }
+
+            return new TunnelConnection(channel, call, answer.Hello, _options, _counters, _logger);
+        }
+        catch
+        {
+            call?.Dispose();
+            channel.Dispose();
+            throw;
+        }
+    }
+
+    private int ReceiveLimit => BatchLimits.ReceiveLimit(_options.MaxResponseBodySize, _options.MaxBatchBytes);
+
+    private GrpcChannel CreateChannel()
+    {
+        var handler = new SocketsHttpHandler
+        {
+            // One TCP connection carries the whole tunnel.
+            EnableMultipleHttp2Connections = false,
+            ConnectTimeout = TimeSpan.FromSeconds(5),
+            // Finds a dead peer that sent no reset (a half-open connection) and ends the stream.
+            KeepAlivePingDelay = TimeSpan.FromSeconds(10),
+            KeepAlivePingTimeout = TimeSpan.FromSeconds(5),
+            KeepAlivePingPolicy = HttpKeepAlivePingPolicy.Always,
+            // The whole tunnel is one HTTP/2 stream: a large window keeps it from stalling on round trips.
+            InitialHttp2StreamWindowSize = 8 * 1024 * 1024,
+            UseProxy = false,
+            ConnectCallback = ConnectCountedAsync,
+        };
+
+        return GrpcChannel.ForAddress(_origin, new GrpcChannelOptions
+        {
+            HttpHandler = handler,
+            DisposeHttpClient = true,
+            MaxReceiveMessageSize = ReceiveLimit,
+            MaxSendMessageSize = null,
+            // gzip is always accepted; --compression only decides what this side sends.
+            CompressionProviders = [_gzip],
+        });
+    }
+
+    private async ValueTask<Stream> ConnectCountedAsync(SocketsHttpConnectionContext context, CancellationToken cancellationToken)
+    {
+        var socket = new Socket(SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
+        try
+        {
+            await socket.ConnectAsync(context.DnsEndPoint, cancellationToken);
+        }
+        catch
+        {
+            socket.Dispose();
+            throw;
+        }
+
+        _counters.ConnectionOpened();
+        return new CountingStream(new NetworkStream(socket, ownsSocket: true), _counters);
+    }
+
+    private static TimeSpan RetryDelay(int failures)
+    {
+        if (failures == 0)
+        {
+            return FirstRetryDelay;
+        }
+
+        // Exponential backoff with full jitter over the upper half, so many edges do not retry in step.
+        var ceiling = Math.Min(MaxRetryDelay.TotalMilliseconds, FirstRetryDelay.TotalMilliseconds * Math.Pow(2, Math.Min(failures, 16)));
+        return TimeSpan.FromMilliseconds(ceiling * (0.5 + Random.Shared.NextDouble() / 2));
+    }
+
+    private static string Describe(Exception? ex) => ex switch
+    {
+        null => "stopped",
+        RpcException rpc => $"{rpc.StatusCode}: {rpc.Status.Detail}",
+        _ => ex.GetBaseException().Message,
+    };
+
+    private static TaskCompletionSource<TunnelConnection> NewSignal() => new(TaskCreationOptions.RunContinuationsAsynchronously);
+}

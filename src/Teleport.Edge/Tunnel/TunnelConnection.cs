@@ -1,0 +1,177 @@
+using Grpc.Core;
+using Grpc.Net.Client;
+using Teleport.Edge.Hosting;
+using Teleport.Protocol.Diagnostics;
+using Teleport.Protocol.Framing;
+using Teleport.Protocol.V1;
+
+namespace Teleport.Edge.Tunnel;
+
+/// <summary>
+/// One live tunnel stream to the origin: a writer loop that batches queued items, a reader loop
+/// that completes pending exchanges by id in whatever order answers arrive, and a sweeper that
+/// gives up on exchanges past their deadline. The three live and die together.
+/// </summary>
+internal sealed class TunnelConnection : IAsyncDisposable
+{
+    private static readonly TimeSpan SweepInterval = TimeSpan.FromSeconds(1);
+
+    private readonly GrpcChannel _channel;
+    private readonly AsyncDuplexStreamingCall<EdgeFrame, OriginFrame> _call;
+    private readonly BatchWriter<EdgeFrame, EdgeItem> _writer;
+    private readonly PendingExchanges _pending = new();
+    private readonly CancellationTokenSource _lifetime = new();
+    private readonly TunnelCounters _counters;
+    private readonly ILogger _logger;
+
+    public TunnelConnection(GrpcChannel channel, AsyncDuplexStreamingCall<EdgeFrame, OriginFrame> call, OriginHello hello, EdgeOptions options, TunnelCounters counters, ILogger logger)
+    {
+        _channel = channel;
+        _call = call;
+        _counters = counters;
+        _logger = logger;
+        Hello = hello;
+        var frame = new EdgeFrame { Batch = new EdgeBatch() };
+        var limits = new BatchLimits(options.MaxBatchItems, options.MaxBatchBytes).FitTo(hello.MaxMessageBytes);
+        _writer = new BatchWriter<EdgeFrame, EdgeItem>(frame, frame.Batch.Items, limits, options.MaxPendingExchanges, counters);
+        MaxRequestBodySize = hello.MaxRequestBodyBytes == 0
+            ? options.MaxRequestBodySize
+            : (long)Math.Min((ulong)options.MaxRequestBodySize, hello.MaxRequestBodyBytes);
+    }
+
+    /// <summary>What the origin said when the stream opened.</summary>
+    public OriginHello Hello { get; }
+
+    /// <summary>The smaller of the edge's and the origin's request body limits.</summary>
+    public long MaxRequestBodySize { get; }
+
+    public bool IsLive => !_lifetime.IsCancellationRequested;
+
+    public int PendingCount => _pending.Count;
+
+    /// <summary>Registers an exchange; null when the stream has already ended.</summary>
+    public PendingExchange? TryBegin(long deadline) => _pending.TryAdd(deadline);
+
+    /// <summary>
+    /// Queues an exchange's start. On failure the exchange is answered with <see cref="LocalErrors.TunnelLost"/>
+    /// and the caller still owns <paramref name="buffer"/>.
+    /// </summary>
+    public async ValueTask<bool> SendAsync(PendingExchange exchange, EdgeItem item, int size, byte[]? buffer, CancellationToken cancellationToken)
+    {
+        try
+        {
+            await _writer.EnqueueAsync(new OutgoingItem<EdgeItem>(item, size, buffer), cancellationToken);
+            return true;
+        }
+        catch (Exception ex) when (ex is System.Threading.Channels.ChannelClosedException or OperationCanceledException)
+        {
+            if (_pending.TryRemove(exchange.Id, out _))
+            {
+                exchange.TryComplete(LocalErrors.TunnelLost);
+            }
+
+            return false;
+        }
+    }
+
+    /// <summary>Gives up on an exchange and tells the origin to stop working on it.</summary>
+    public void Abandon(PendingExchange exchange, CancelReason reason, OriginItem answer)
+    {
+        if (_pending.TryRemove(exchange.Id, out _))
+        {
+            exchange.TryComplete(answer);
+            var cancel = new EdgeItem { ExchangeId = exchange.Id, Cancel = new Cancel { Reason = reason } };
+            // Best effort: when the queue is full or closed, the origin's own timeout ends the work.
+            _writer.TryEnqueue(new OutgoingItem<EdgeItem>(cancel, 16));
+        }
+    }
+
+    /// <summary>Runs the stream until it fails, the origin ends it, or <paramref name="stoppingToken"/> fires.</summary>
+    /// <returns>Why the stream ended, for the log.</returns>
+    public async Task<Exception?> RunAsync(CancellationToken stoppingToken)
+    {
+        using var stopping = stoppingToken.Register(static s => ((CancellationTokenSource)s!).Cancel(), _lifetime);
+        var token = _lifetime.Token;
+        var writing = _writer.RunAsync(_call.RequestStream, token);
+        var reading = ReadAsync(token);
+        var sweeping = SweepAsync(token);
+
+        var first = await Task.WhenAny(writing, reading, sweeping);
+        await _lifetime.CancelAsync();
+        Exception? reason = first.Exception?.GetBaseException();
+        foreach (var loop in new[] { writing, reading, sweeping })
+        {
+            try
+            {
+                await loop;
+            }
+            catch (Exception) when (token.IsCancellationRequested)
+            {
+                // The loops stop by cancellation once one has ended; the first one's fault is the reason.
+            }
+        }
+
+        foreach (var exchange in _pending.Close())
+        {
+            exchange.TryComplete(LocalErrors.TunnelLost);
+        }
+
+        return reason;
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        await _lifetime.CancelAsync();
+        _call.Dispose();
+        _channel.Dispose();
+        _lifetime.Dispose();
+    }
+
+    private async Task ReadAsync(CancellationToken cancellationToken)
+    {
+        var responses = _call.ResponseStream;
+        while (await responses.MoveNext(cancellationToken))
+        {
+            var frame = responses.Current;
+            if (frame.KindCase != OriginFrame.KindOneofCase.Batch)
+            {
+                throw new InvalidOperationException($"Protocol violation: the origin sent {frame.KindCase} after its hello.");
+            }
+
+            var items = frame.Batch.Items;
+            _counters.MessageReceived(items.Count);
+            foreach (var item in items)
+            {
+                // An answer for an exchange already abandoned (client gone, deadline) is dropped.
+                if (_pending.TryRemove(item.ExchangeId, out var exchange))
+                {
+                    exchange!.TryComplete(item);
+                }
+            }
+        }
+
+        throw new IOException("The origin ended the tunnel stream.");
+    }
+
+    private async Task SweepAsync(CancellationToken cancellationToken)
+    {
+        using var timer = new PeriodicTimer(SweepInterval);
+        var expired = new List<PendingExchange>();
+        while (await timer.WaitForNextTickAsync(cancellationToken))
+        {
+            _pending.RemoveExpired(Environment.TickCount64, expired);
+            foreach (var exchange in expired)
+            {
+                exchange.TryComplete(LocalErrors.NoAnswer);
+                _writer.TryEnqueue(new OutgoingItem<EdgeItem>(
+                    new EdgeItem { ExchangeId = exchange.Id, Cancel = new Cancel { Reason = CancelReason.Deadline } }, 16));
+            }
+
+            if (expired.Count > 0)
+            {
+                EdgeLog.ExchangesExpired(_logger, expired.Count);
+                expired.Clear();
+            }
+        }
+    }
+}

@@ -1,0 +1,90 @@
+using Microsoft.AspNetCore.Server.Kestrel.Core;
+using Microsoft.Extensions.Options;
+using Teleport.Origin.Tunnel;
+using Teleport.Origin.Upstream;
+using Teleport.Protocol.Compression;
+using Teleport.Protocol.Diagnostics;
+using Teleport.Protocol.Framing;
+using Teleport.Protocol.Hosting;
+
+namespace Teleport.Origin.Hosting;
+
+/// <summary>The origin service: its command line and its web application.</summary>
+internal static class OriginApp
+{
+    private const string S = OriginOptions.Section + ":";
+
+    public static readonly ServiceDefinition Definition = new(
+        "teleport-origin",
+        "Serves tunnel streams from teleport-edge and completes their HTTP exchanges against the configured upstreams only.",
+        [
+            new("listen", S + nameof(OriginOptions.Listen), "ADDRESS", "Where edges connect (gRPC over cleartext HTTP/2). Port 0 picks a free port.", "127.0.0.1:9090"),
+            new("upstream", S + nameof(OriginOptions.Upstreams), "URL", "An upstream HTTP server, http://host:port[/base-path]; repeat for several (used in turn). Required.", null, Repeatable: true),
+            new("compression", S + nameof(OriginOptions.Compression), "gzip|none", "Compression of what the origin sends on the tunnel (gzip is always understood).", "gzip"),
+            new("compression-level", S + nameof(OriginOptions.CompressionLevel), "LEVEL", "gzip level: Fastest, Optimal or SmallestSize.", "Fastest"),
+            new("request-timeout", S + nameof(OriginOptions.RequestTimeout), "DURATION", "Longest wait for an upstream's complete response; then 504 (the edge may ask for less).", "30s"),
+            new("upstream-connect-timeout", S + nameof(OriginOptions.UpstreamConnectTimeout), "DURATION", "Longest wait for a TCP connection to an upstream; then 502.", "5s"),
+            new("host-header", S + nameof(OriginOptions.HostHeader), "keep|upstream", "Host sent upstream: the one the client sent, or the upstream's own address.", "keep"),
+            new("max-request-body-size", S + nameof(OriginOptions.MaxRequestBodySize), "SIZE", "Largest request body accepted from an edge (the edge answers 413 beyond it).", "16MiB"),
+            new("max-response-body-size", S + nameof(OriginOptions.MaxResponseBodySize), "SIZE", "Largest upstream response body passed back; bigger ones become 502.", "16MiB"),
+            new("max-concurrent", S + nameof(OriginOptions.MaxConcurrentExchanges), "N", "Exchanges run at once per tunnel stream; beyond it they are refused (503 at the edge).", "10000"),
+            new("max-batch-items", S + nameof(OriginOptions.MaxBatchItems), "N", "Most exchanges in one tunnel message.", "1024"),
+            new("max-batch-bytes", S + nameof(OriginOptions.MaxBatchBytes), "SIZE", "Soft cap on one tunnel message (a larger single response travels alone).", "1MiB"),
+            new("config", S + "Config", "FILE", "A JSON settings file read on top of appsettings.json (keys as in appsettings.json).", null),
+        ]);
+
+    /// <summary>Builds the origin from a command line (see <see cref="Definition"/>).</summary>
+    /// <exception cref="ArgumentException">The command line is wrong.</exception>
+    public static WebApplication Build(IReadOnlyList<string> args)
+    {
+        var builder = ServiceHost.CreateBuilder(Definition, args);
+        var services = builder.Services;
+        services.AddOptions<OriginOptions>().BindConfiguration(OriginOptions.Section).ValidateOnStart();
+        services.AddSingleton<IValidateOptions<OriginOptions>, OriginOptionsValidator>();
+        services.AddOptions<KestrelServerOptions>().Configure<IOptions<OriginOptions>>(ConfigureKestrel);
+        services.AddGrpc();
+        services.AddOptions<Grpc.AspNetCore.Server.GrpcServiceOptions>().Configure<IOptions<OriginOptions>>(ConfigureGrpc);
+        services.AddSingleton<TunnelCounters>();
+        services.AddSingleton<UpstreamClient>();
+        services.AddSingleton<UpstreamSelector>();
+        services.AddSingleton<UpstreamForwarder>();
+
+        var app = builder.Build();
+        app.MapGrpcService<TunnelService>();
+        app.Lifetime.ApplicationStarted.Register(() => LogListening(app));
+        return app;
+    }
+
+    private static void ConfigureKestrel(KestrelServerOptions kestrel, IOptions<OriginOptions> originOptions)
+    {
+        var options = originOptions.Value;
+        kestrel.AddServerHeader = false;
+        var http2 = kestrel.Limits.Http2;
+        // A tunnel is one long HTTP/2 stream carrying everything: windows sized for throughput, not for fairness.
+        http2.InitialConnectionWindowSize = 16 * 1024 * 1024;
+        http2.InitialStreamWindowSize = 8 * 1024 * 1024;
+        http2.KeepAlivePingDelay = TimeSpan.FromSeconds(10);
+        http2.KeepAlivePingTimeout = TimeSpan.FromSeconds(5);
+        if (ListenAddress.TryParse(options.Listen, out var endPoint))
+        {
+            kestrel.Listen(endPoint, listen => listen.Protocols = HttpProtocols.Http2);
+        }
+    }
+
+    private static void ConfigureGrpc(Grpc.AspNetCore.Server.GrpcServiceOptions grpc, IOptions<OriginOptions> originOptions)
+    {
+        var options = originOptions.Value;
+        grpc.MaxReceiveMessageSize = BatchLimits.ReceiveLimit(options.MaxRequestBodySize, options.MaxBatchBytes);
+        grpc.MaxSendMessageSize = null;
+        grpc.CompressionProviders = [new GzipCompressionProvider(options.CompressionLevel)];
+        grpc.ResponseCompressionAlgorithm = options.Compression == TunnelCompression.Gzip ? GzipCompressionProvider.Name : null;
+        grpc.ResponseCompressionLevel = options.CompressionLevel;
+    }
+
+    private static void LogListening(WebApplication app)
+    {
+        var options = app.Services.GetRequiredService<IOptions<OriginOptions>>().Value;
+        var logger = app.Services.GetRequiredService<ILoggerFactory>().CreateLogger("Teleport.Origin");
+        OriginLog.Listening(logger, ServiceHost.Address(app).ToString(), string.Join(", ", options.Upstreams), options.Compression.ToString().ToLowerInvariant());
+    }
+}

@@ -1,0 +1,31 @@
+using Teleport.Protocol.V1;
+
+namespace Teleport.Origin;
+
+/// <summary>The origin's log messages. Ids are never reused.</summary>
+internal static partial class OriginLog
+{
+    [LoggerMessage(EventId = 1, EventName = "StreamOpened", Level = LogLevel.Information,
+        Message = "Tunnel stream opened by {Peer} ({Agent}).")]
+    public static partial void StreamOpened(ILogger logger, string peer, string agent);
+
+    [LoggerMessage(EventId = 2, EventName = "StreamClosed", Level = LogLevel.Information,
+        Message = "Tunnel stream from {Peer} closed: {Reason}. Its open exchanges were abandoned.")]
+    public static partial void StreamClosed(ILogger logger, string peer, string reason);
+
+    [LoggerMessage(EventId = 3, EventName = "UpstreamFailed", Level = LogLevel.Warning,
+        Message = "Upstream {Upstream} failed ({Code}): {Reason}.")]
+    public static partial void UpstreamFailed(ILogger logger, string upstream, ErrorCode code, string reason);
+
+    [LoggerMessage(EventId = 4, EventName = "UpstreamTimedOut", Level = LogLevel.Warning,
+        Message = "A {Method} request got no complete upstream answer within {Seconds} s; answered 504.")]
+    public static partial void UpstreamTimedOut(ILogger logger, string method, double seconds);
+
+    [LoggerMessage(EventId = 5, EventName = "ExchangeCrashed", Level = LogLevel.Error,
+        Message = "Exchange {ExchangeId} failed inside the origin; answered 502.")]
+    public static partial void ExchangeCrashed(ILogger logger, ulong exchangeId, Exception exception);
+
+    [LoggerMessage(EventId = 6, EventName = "Listening", Level = LogLevel.Information,
+        Message = "Origin listening on {Address} (gRPC, h2c), forwarding to {Upstreams} (compression {Compression}).")]
+    public static partial void Listening(ILogger logger, string address, string upstreams, string compression);
+}

@@ -1,0 +1,59 @@
+using System.IO.Compression;
+using Teleport.Protocol.Compression;
+
+namespace Teleport.Origin.Hosting;
+
+/// <summary>Settings of the origin, bound from the "Origin" section (flags and TELEPORT_* variables map onto it).</summary>
+internal sealed class OriginOptions
+{
+    public const string Section = "Origin";
+
+    /// <summary>Address the gRPC listener binds (cleartext HTTP/2). Default 127.0.0.1:9090; port 0 picks a free port.</summary>
+    public string Listen { get; set; } = "127.0.0.1:9090";
+
+    /// <summary>
+    /// The upstream HTTP servers, e.g. http://127.0.0.1:8081; requests go to them in turn. Required:
+    /// the origin never sends anywhere else, whatever a request says.
+    /// </summary>
+    public List<string> Upstreams { get; set; } = [];
+
+    /// <summary>Compression of the messages the origin sends. Default gzip.</summary>
+    public TunnelCompression Compression { get; set; } = TunnelCompression.Gzip;
+
+    /// <summary>gzip level: Fastest, Optimal or SmallestSize. Default Fastest.</summary>
+    public CompressionLevel CompressionLevel { get; set; } = CompressionLevel.Fastest;
+
+    /// <summary>Longest wait for an upstream's complete response (the edge may ask for less). Default 30 s.</summary>
+    public TimeSpan RequestTimeout { get; set; } = TimeSpan.FromSeconds(30);
+
+    /// <summary>Longest wait for a TCP connection to an upstream. Default 5 s.</summary>
+    public TimeSpan UpstreamConnectTimeout { get; set; } = TimeSpan.FromSeconds(5);
+
+    /// <summary>Host header sent upstream: Keep (as the client sent it) or Upstream (the upstream's address). Default Keep.</summary>
+    public HostHeaderMode HostHeader { get; set; } = HostHeaderMode.Keep;
+
+    /// <summary>Largest request body accepted from an edge, in bytes. Default 16 MiB.</summary>
+    public long MaxRequestBodySize { get; set; } = 16 * 1024 * 1024;
+
+    /// <summary>Largest upstream response body passed back, in bytes; bigger ones become 502. Default 16 MiB.</summary>
+    public long MaxResponseBodySize { get; set; } = 16 * 1024 * 1024;
+
+    /// <summary>Exchanges run at once per tunnel stream; beyond it exchanges are refused (503 at the edge). Default 10000.</summary>
+    public int MaxConcurrentExchanges { get; set; } = 10_000;
+
+    /// <summary>Most exchanges in one tunnel message. Default 1024.</summary>
+    public int MaxBatchItems { get; set; } = 1024;
+
+    /// <summary>Soft cap on one tunnel message's size, in bytes (one larger item travels alone). Default 1 MiB.</summary>
+    public int MaxBatchBytes { get; set; } = 1024 * 1024;
+}
+
+/// <summary>Which Host header the origin sends upstream.</summary>
+internal enum HostHeaderMode
+{
+    /// <summary>The Host the client sent to the edge.</summary>
+    Keep,
+
+    /// <summary>The upstream's own host and port.</summary>
+    Upstream,
+}

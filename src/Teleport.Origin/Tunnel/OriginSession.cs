@@ -1,0 +1,214 @@
+using System.Collections.Concurrent;
+using Grpc.Core;
+using Teleport.Origin.Hosting;
+using Teleport.Origin.Upstream;
+using Teleport.Protocol.Diagnostics;
+using Teleport.Protocol.Framing;
+using Teleport.Protocol.V1;
+
+namespace Teleport.Origin.Tunnel;
+
+/// <summary>
+/// One tunnel stream at the origin, after the hello: reads batches, starts every exchange at once,
+/// and writes each answer as soon as it is ready, whatever the order, through one batching writer.
+/// </summary>
+internal sealed class OriginSession
+{
+    private readonly BatchWriter<OriginFrame, OriginItem> _writer;
+    private readonly UpstreamForwarder _forwarder;
+    private readonly TunnelCounters _counters;
+    private readonly ILogger _logger;
+    private readonly ConcurrentDictionary<ulong, ExchangeCancellation> _running = new();
+    private readonly int _maxConcurrent;
+    private readonly int _maxResponseBody;
+    private readonly TimeSpan _timeout;
+    private int _active;
+    private volatile bool _ended;
+
+    public OriginSession(EdgeHello hello, OriginOptions options, UpstreamForwarder forwarder, TunnelCounters counters, ILogger logger)
+    {
+        _forwarder = forwarder;
+        _counters = counters;
+        _logger = logger;
+        _maxConcurrent = options.MaxConcurrentExchanges;
+        _timeout = options.RequestTimeout;
+        var frame = new OriginFrame { Batch = new OriginBatch() };
+        var limits = new BatchLimits(options.MaxBatchItems, options.MaxBatchBytes).FitTo(hello.MaxMessageBytes);
+        // The edge must be able to take the largest answer in one message.
+        _maxResponseBody = (int)Math.Min(options.MaxResponseBodySize, Math.Max(0L, EdgeLimit(hello) - BatchLimits.HeadroomBytes));
+        // Room for every running exchange's answer plus as many refusals, so answering never waits on the queue.
+        _writer = new BatchWriter<OriginFrame, OriginItem>(frame, frame.Batch.Items, limits, 2 * options.MaxConcurrentExchanges, counters);
+    }
+
+    /// <summary>Runs until the edge ends the stream, the connection fails, or <paramref name="cancellationToken"/> fires.</summary>
+    public async Task RunAsync(IAsyncStreamReader<EdgeFrame> requests, IAsyncStreamWriter<OriginFrame> responses, CancellationToken cancellationToken)
+    {
+        using var lifetime = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        var writing = _writer.RunAsync(responses, lifetime.Token);
+        var reading = ReadAsync(requests, lifetime.Token);
+        try
+        {
+            await await Task.WhenAny(writing, reading);
+        }
+        finally
+        {
+            _ended = true;
+            foreach (var exchange in _running.Values)
+            {
+                exchange.Abandon();
+            }
+
+            _writer.Complete();
+            await lifetime.CancelAsync();
+            await Quietly(writing);
+            await Quietly(reading);
+        }
+    }
+
+    /// <summary>Waits for a loop stopped by cancellation; the first loop's fault has already been rethrown.</summary>
+    private static async Task Quietly(Task loop)
+    {
+        try
+        {
+            await loop;
+        }
+        catch (Exception)
+        {
+        }
+    }
+
+    private async Task ReadAsync(IAsyncStreamReader<EdgeFrame> requests, CancellationToken cancellationToken)
+    {
+        while (await requests.MoveNext(cancellationToken))
+        {
+            var frame = requests.Current;
+            if (frame.KindCase != EdgeFrame.KindOneofCase.Batch)
+            {
+                throw new RpcException(new Status(StatusCode.InvalidArgument, $"protocol violation: {frame.KindCase} after the hello"));
+            }
+
+            var items = frame.Batch.Items;
+            _counters.MessageReceived(items.Count);
+            foreach (var item in items)
+            {
+                switch (item.KindCase)
+                {
+                    case EdgeItem.KindOneofCase.RequestStart:
+                        Start(item.ExchangeId, item.RequestStart);
+                        break;
+                    case EdgeItem.KindOneofCase.Cancel:
+                        if (_running.TryGetValue(item.ExchangeId, out var running))
+                        {
+                            running.Abandon();
+                        }
+
+                        break;
+                    default:
+                        // Items of a later protocol version this origin did not agree to: ignored.
+                        break;
+                }
+            }
+        }
+    }
+
+    private void Start(ulong id, RequestStart start)
+    {
+        if (id == 0)
+        {
+            throw new RpcException(new Status(StatusCode.InvalidArgument, "protocol violation: exchange id 0"));
+        }
+
+        if (Interlocked.Increment(ref _active) > _maxConcurrent)
+        {
+            Interlocked.Decrement(ref _active);
+            Answer(ErrorItem.Create(id, ErrorCode.Overloaded, $"the origin already runs {_maxConcurrent} exchanges on this tunnel"));
+            return;
+        }
+
+        var timeout = start.TimeoutMs > 0 && start.TimeoutMs < _timeout.TotalMilliseconds ? TimeSpan.FromMilliseconds(start.TimeoutMs) : _timeout;
+        var cancellation = new ExchangeCancellation();
+        if (!_running.TryAdd(id, cancellation))
+        {
+            Interlocked.Decrement(ref _active);
+            cancellation.Dispose();
+            throw new RpcException(new Status(StatusCode.InvalidArgument, $"protocol violation: exchange id {id} is already open"));
+        }
+
+        _ = RunExchangeAsync(id, start, cancellation, timeout);
+    }
+
+    private async Task RunExchangeAsync(ulong id, RequestStart start, ExchangeCancellation cancellation, TimeSpan timeout)
+    {
+        try
+        {
+            cancellation.CancelAfter(timeout);
+            OutgoingItem<OriginItem> answer;
+            try
+            {
+                answer = await _forwarder.ForwardAsync(id, start, _maxResponseBody, cancellation.Token);
+            }
+            catch (OperationCanceledException) when (cancellation.IsCancellationRequested)
+            {
+                if (cancellation.Abandoned || _ended)
+                {
+                    return;
+                }
+
+                OriginLog.UpstreamTimedOut(_logger, start.Method, timeout.TotalSeconds);
+                answer = ErrorItem.Create(id, ErrorCode.UpstreamTimeout, $"the upstream did not answer within {timeout.TotalSeconds:0.###} s");
+            }
+            catch (Exception ex)
+            {
+                OriginLog.ExchangeCrashed(_logger, id, ex);
+                answer = ErrorItem.Create(id, ErrorCode.Internal, "the origin failed while forwarding the request");
+            }
+
+            if (cancellation.Abandoned)
+            {
+                answer.ReturnBuffer();
+                return;
+            }
+
+            Answer(answer);
+        }
+        finally
+        {
+            _running.TryRemove(id, out _);
+            Interlocked.Decrement(ref _active);
+            cancellation.Dispose();
+        }
+    }
+
+    private void Answer(OutgoingItem<OriginItem> answer)
+    {
+        // The queue holds as many items as exchanges may run, so it only refuses once the writer has stopped.
+        if (!_writer.TryEnqueue(answer))
+        {
+            answer.ReturnBuffer();
+        }
+    }
+
+    private static long EdgeLimit(EdgeHello hello)
+        => hello.MaxMessageBytes == 0 ? Protocol.TunnelProtocol.GrpcDefaultMaxMessageBytes : hello.MaxMessageBytes;
+
+    /// <summary>An exchange's cancellation, remembering whether the edge (or the stream's end) asked for it.</summary>
+    private sealed class ExchangeCancellation : CancellationTokenSource
+    {
+        private volatile bool _abandoned;
+
+        public bool Abandoned => _abandoned;
+
+        public void Abandon()
+        {
+            _abandoned = true;
+            try
+            {
+                Cancel();
+            }
+            catch (ObjectDisposedException)
+            {
+                // The exchange finished meanwhile.
+            }
+        }
+    }
+}

@@ -1,0 +1,88 @@
+using Grpc.Core;
+using Microsoft.Extensions.Options;
+using Teleport.Origin.Hosting;
+using Teleport.Origin.Upstream;
+using Teleport.Protocol;
+using Teleport.Protocol.Diagnostics;
+using Teleport.Protocol.Framing;
+using Teleport.Protocol.V1;
+
+namespace Teleport.Origin.Tunnel;
+
+/// <summary>The gRPC service edges open their tunnel streams on.</summary>
+internal sealed class TunnelService : global::Teleport.Protocol.V1.Tunnel.TunnelBase
+{
+    private static readonly TimeSpan HelloTimeout = TimeSpan.FromSeconds(10);
+
+    private readonly OriginOptions _options;
+    private readonly UpstreamForwarder _forwarder;
+    private readonly TunnelCounters _counters;
+    private readonly ILogger<TunnelService> _logger;
+    private readonly string _agent = TunnelProtocol.Agent("teleport-origin");
+
+    public TunnelService(IOptions<OriginOptions> options, UpstreamForwarder forwarder, TunnelCounters counters, ILogger<TunnelService> logger)
+    {
+        _options = options.Value;
+        _forwarder = forwarder;
+        _counters = counters;
+        _logger = logger;
+    }
+
+    public override async Task Open(IAsyncStreamReader<EdgeFrame> requestStream, IServerStreamWriter<OriginFrame> responseStream, ServerCallContext context)
+    {
+        var hello = await ReadHelloAsync(requestStream, context);
+        await responseStream.WriteAsync(new OriginFrame
+        {
+            Hello = new OriginHello
+            {
+                ProtocolVersion = TunnelProtocol.Version,
+                MaxMessageBytes = (uint)BatchLimits.ReceiveLimit(_options.MaxRequestBodySize, _options.MaxBatchBytes),
+                MaxRequestBodyBytes = (ulong)_options.MaxRequestBodySize,
+                MaxConcurrentExchanges = (uint)_options.MaxConcurrentExchanges,
+                Agent = _agent,
+            },
+        }, context.CancellationToken);
+
+        _counters.StreamOpened();
+        OriginLog.StreamOpened(_logger, context.Peer, hello.Agent);
+        var session = new OriginSession(hello, _options, _forwarder, _counters, _logger);
+        try
+        {
+            await session.RunAsync(requestStream, responseStream, context.CancellationToken);
+            OriginLog.StreamClosed(_logger, context.Peer, "the edge ended the stream");
+        }
+        catch (Exception ex) when (ex is not RpcException)
+        {
+            OriginLog.StreamClosed(_logger, context.Peer, ex.GetBaseException().Message);
+        }
+    }
+
+    private static async Task<EdgeHello> ReadHelloAsync(IAsyncStreamReader<EdgeFrame> requestStream, ServerCallContext context)
+    {
+        using var timeout = CancellationTokenSource.CreateLinkedTokenSource(context.CancellationToken);
+        timeout.CancelAfter(HelloTimeout);
+        bool received;
+        try
+        {
+            received = await requestStream.MoveNext(timeout.Token);
+        }
+        catch (OperationCanceledException) when (!context.CancellationToken.IsCancellationRequested)
+        {
+            throw new RpcException(new Status(StatusCode.DeadlineExceeded, $"no hello within {HelloTimeout.TotalSeconds} s"));
+        }
+
+        if (!received || requestStream.Current.KindCase != EdgeFrame.KindOneofCase.Hello)
+        {
+            throw new RpcException(new Status(StatusCode.InvalidArgument, "protocol violation: the first message must be the edge's hello"));
+        }
+
+        var hello = requestStream.Current.Hello;
+        if (hello.ProtocolVersion != TunnelProtocol.Version)
+        {
+            throw new RpcException(new Status(StatusCode.FailedPrecondition,
+                $"unsupported protocol version {hello.ProtocolVersion}; this origin speaks version {TunnelProtocol.Version}"));
+        }
+
+        return hello;
+    }
+}

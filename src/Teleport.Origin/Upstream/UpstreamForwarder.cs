@@ -1,0 +1,207 @@
+using System.Net.Http.Headers;
+using Google.Protobuf;
+using Google.Protobuf.Collections;
+using Microsoft.Extensions.Options;
+using Microsoft.Extensions.Primitives;
+using Teleport.Origin.Hosting;
+using Teleport.Protocol.Buffers;
+using Teleport.Protocol.Framing;
+using Teleport.Protocol.Http;
+using Teleport.Protocol.V1;
+
+namespace Teleport.Origin.Upstream;
+
+/// <summary>Completes one exchange against an upstream and packs the answer as an item.</summary>
+internal sealed class UpstreamForwarder
+{
+    private static readonly UriCreationOptions RawPathAndQuery = new() { DangerousDisablePathAndQueryCanonicalization = true };
+
+    private readonly UpstreamSelector _upstreams;
+    private readonly HttpMessageInvoker _client;
+    private readonly bool _keepHost;
+    private readonly ILogger<UpstreamForwarder> _logger;
+
+    public UpstreamForwarder(UpstreamSelector upstreams, UpstreamClient client, IOptions<OriginOptions> options, ILogger<UpstreamForwarder> logger)
+    {
+        _upstreams = upstreams;
+        _client = client.Invoker;
+        _keepHost = options.Value.HostHeader == HostHeaderMode.Keep;
+        _logger = logger;
+    }
+
+    /// <summary>
+    /// Steps: (1) check the target is origin form, so nothing in the request can pick the destination;
+    /// (2) build the upstream request on the next configured upstream, path and query byte for byte;
+    /// (3) send and read the response head; (4) read the body into a pooled buffer under the limit;
+    /// (5) pack status, end-to-end headers and body. Expected failures come back as error items;
+    /// cancellation (the edge gave up, or the timeout) is left to the caller, which knows which it was.
+    /// </summary>
+    /// <param name="maxResponseBody">Largest body that may be passed back.</param>
+    public async Task<OutgoingItem<OriginItem>> ForwardAsync(ulong id, RequestStart start, int maxResponseBody, CancellationToken cancellationToken)
+    {
+        var target = start.PathAndQuery;
+        if (target.Length == 0 || target[0] != '/')
+        {
+            return ErrorItem.Create(id, ErrorCode.BadRequest, $"request target '{Shorten(target)}' is not in origin form (/path?query)");
+        }
+
+        var upstream = _upstreams.Next();
+        HttpRequestMessage request;
+        try
+        {
+            request = CreateRequest(start, upstream);
+        }
+        catch (Exception ex) when (ex is FormatException or ArgumentException or InvalidOperationException)
+        {
+            return ErrorItem.Create(id, ErrorCode.BadRequest, $"the request cannot be forwarded: {ex.Message}");
+        }
+
+        using (request)
+        {
+            HttpResponseMessage response;
+            try
+            {
+                response = await _client.SendAsync(request, cancellationToken);
+            }
+            catch (HttpRequestException ex)
+            {
+                var code = ex.HttpRequestError is HttpRequestError.ConnectionError or HttpRequestError.NameResolutionError or HttpRequestError.SecureConnectionError
+                    ? ErrorCode.UpstreamConnect
+                    : ErrorCode.UpstreamResponse;
+                OriginLog.UpstreamFailed(_logger, upstream.Authority, code, ex.Message);
+                return ErrorItem.Create(id, code, code == ErrorCode.UpstreamConnect
+                    ? $"cannot connect to upstream {upstream.Authority}: {ex.Message}"
+                    : $"upstream {upstream.Authority} failed: {ex.Message}");
+            }
+            catch (OperationCanceledException ex) when (!cancellationToken.IsCancellationRequested)
+            {
+                // The handler's own connect timeout, not ours.
+                OriginLog.UpstreamFailed(_logger, upstream.Authority, ErrorCode.UpstreamConnect, ex.Message);
+                return ErrorItem.Create(id, ErrorCode.UpstreamConnect, $"cannot connect to upstream {upstream.Authority}: connect timed out");
+            }
+
+            using (response)
+            {
+                return await PackResponseAsync(id, start, response, upstream, maxResponseBody, cancellationToken);
+            }
+        }
+    }
+
+    private HttpRequestMessage CreateRequest(RequestStart start, UpstreamAddress upstream)
+    {
+        var request = new HttpRequestMessage(HttpMethod.Parse(start.Method), new Uri(upstream.Prefix + start.PathAndQuery, in RawPathAndQuery))
+        {
+            Version = System.Net.HttpVersion.Version11,
+            VersionPolicy = HttpVersionPolicy.RequestVersionOrLower,
+        };
+
+        if (start.HasBody || start.Body.Length > 0)
+        {
+            request.Content = new ReadOnlyMemoryContent(start.Body.Memory);
+        }
+
+        var headers = request.Headers;
+        StringValues connection = default;
+        foreach (var header in start.Headers)
+        {
+            if (header.Name.Equals("Connection", StringComparison.OrdinalIgnoreCase))
+            {
+                connection = StringValues.Concat(connection, header.Value);
+            }
+        }
+
+        foreach (var header in start.Headers)
+        {
+            var name = header.Name;
+            // A conforming edge never sends hop-by-hop fields; one that does is not trusted with them.
+            // Content-Length is derived from the body, never taken from the peer.
+            if (HopByHopHeaders.IsHopByHop(name, connection) || name.Equals("Content-Length", StringComparison.OrdinalIgnoreCase))
+            {
+                continue;
+            }
+
+            if (name.Equals("Host", StringComparison.OrdinalIgnoreCase))
+            {
+                if (_keepHost)
+                {
+                    headers.Host = header.Value;
+                }
+
+                continue;
+            }
+
+            if (ContentHeaders.IsContentHeader(name))
+            {
+                request.Content ??= new ReadOnlyMemoryContent(ReadOnlyMemory<byte>.Empty);
+                request.Content.Headers.TryAddWithoutValidation(name, header.Value);
+            }
+            else if (!headers.TryAddWithoutValidation(name, header.Value))
+            {
+                throw new FormatException($"header '{Shorten(name)}' is not valid");
+            }
+        }
+
+        return request;
+    }
+
+    private async Task<OutgoingItem<OriginItem>> PackResponseAsync(ulong id, RequestStart start, HttpResponseMessage response, UpstreamAddress upstream, int maxResponseBody, CancellationToken cancellationToken)
+    {
+        var head = new ResponseStart { Status = (uint)response.StatusCode };
+        var size = 32 + CopyHeaders(response.Headers, head.Headers, response.Headers);
+        size += CopyHeaders(response.Content.Headers, head.Headers, response.Headers);
+
+        var status = (int)response.StatusCode;
+        var noBody = start.Method == "HEAD" || status is 204 or 304 || status < 200;
+        var body = default(PooledBody);
+        if (!noBody)
+        {
+            try
+            {
+                await using var stream = await response.Content.ReadAsStreamAsync(cancellationToken);
+                body = await PooledBody.ReadAsync(stream, response.Content.Headers.ContentLength, maxResponseBody, cancellationToken);
+            }
+            catch (Exception ex) when (ex is HttpRequestException or IOException)
+            {
+                OriginLog.UpstreamFailed(_logger, upstream.Authority, ErrorCode.UpstreamResponse, ex.Message);
+                return ErrorItem.Create(id, ErrorCode.UpstreamResponse, $"upstream {upstream.Authority} broke off the response body: {ex.Message}");
+            }
+
+            if (body.TooLarge)
+            {
+                OriginLog.UpstreamFailed(_logger, upstream.Authority, ErrorCode.ResponseTooLarge, $"body over {maxResponseBody} bytes");
+                return ErrorItem.Create(id, ErrorCode.ResponseTooLarge, $"upstream {upstream.Authority} sent a response body over {maxResponseBody} bytes");
+            }
+
+            head.Body = UnsafeByteOperations.UnsafeWrap(body.Memory);
+        }
+
+        var item = new OriginItem { ExchangeId = id, ResponseStart = head };
+        return new OutgoingItem<OriginItem>(item, size + body.Length, body.Buffer);
+    }
+
+    /// <summary>Copies end-to-end fields; returns roughly how many bytes they take.</summary>
+    private static int CopyHeaders(HttpHeaders source, RepeatedField<Header> target, HttpResponseHeaders responseHeaders)
+    {
+        StringValues connection = responseHeaders.NonValidated.TryGetValues("Connection", out var values)
+            ? new StringValues([.. values])
+            : default;
+        var size = 0;
+        foreach (var (name, fieldValues) in source.NonValidated)
+        {
+            if (HopByHopHeaders.IsHopByHop(name, connection))
+            {
+                continue;
+            }
+
+            foreach (var value in fieldValues)
+            {
+                target.Add(new Header { Name = name, Value = value });
+                size += name.Length + value.Length + 4;
+            }
+        }
+
+        return size;
+    }
+
+    private static string Shorten(string text) => text.Length <= 64 ? text : text[..64] + "...";
+}

@@ -1,0 +1,119 @@
+using System.Threading.Channels;
+using Google.Protobuf.Collections;
+using Grpc.Core;
+using Teleport.Protocol.Diagnostics;
+
+namespace Teleport.Protocol.Framing;
+
+/// <summary>
+/// The one writer of a tunnel stream. Producers queue items; a single loop drains whatever is queued
+/// into ONE message per write. Under load many items share a message (and its compression); when
+/// idle a lone item is written at once: batching adapts to load with no timer and no added latency.
+/// </summary>
+/// <remarks>
+/// A gRPC stream allows one pending write, so every producer goes through the bounded queue, and
+/// waits when it is full: back-pressure reaches the HTTP client instead of growing memory.
+/// The frame object is reused from write to write: it is only touched again after the previous
+/// write has completed, which is also when the body buffers of its items may go back to the pool.
+/// </remarks>
+internal sealed class BatchWriter<TFrame, TItem>
+    where TFrame : class
+{
+    private readonly Channel<OutgoingItem<TItem>> _queue;
+    private readonly TFrame _frame;
+    private readonly RepeatedField<TItem> _items;
+    private readonly List<OutgoingItem<TItem>> _inFlight = [];
+    private readonly TunnelCounters _counters;
+    private BatchLimits _limits;
+
+    /// <param name="frame">The message written on every write; <paramref name="items"/> is its item list.</param>
+    /// <param name="items">The repeated field of <paramref name="frame"/> the batch fills.</param>
+    /// <param name="limits">Caps on one message.</param>
+    /// <param name="queueCapacity">Items queued before producers wait.</param>
+    /// <param name="counters">Where messages and items written are counted.</param>
+    public BatchWriter(TFrame frame, RepeatedField<TItem> items, BatchLimits limits, int queueCapacity, TunnelCounters counters)
+    {
+        _frame = frame;
+        _items = items;
+        _limits = limits;
+        _counters = counters;
+        _queue = Channel.CreateBounded<OutgoingItem<TItem>>(new BoundedChannelOptions(queueCapacity)
+        {
+            SingleReader = true,
+            SingleWriter = false,
+            FullMode = BoundedChannelFullMode.Wait,
+        });
+    }
+
+    /// <summary>Keeps later batches under the peer's message limit (known once its hello arrived).</summary>
+    public void FitTo(uint peerMaxMessageBytes) => _limits = _limits.FitTo(peerMaxMessageBytes);
+
+    /// <summary>Queues an item, waiting while the queue is full. Throws once the writer has stopped.</summary>
+    public ValueTask EnqueueAsync(OutgoingItem<TItem> item, CancellationToken cancellationToken)
+        => _queue.Writer.WriteAsync(item, cancellationToken);
+
+    /// <summary>Queues an item if there is room right now; false when full or stopped.</summary>
+    public bool TryEnqueue(OutgoingItem<TItem> item) => _queue.Writer.TryWrite(item);
+
+    /// <summary>Writes batches until <paramref name="cancellationToken"/> fires or a write fails.</summary>
+    public async Task RunAsync(IAsyncStreamWriter<TFrame> stream, CancellationToken cancellationToken)
+    {
+        var reader = _queue.Reader;
+        Exception? failure = null;
+        try
+        {
+            while (await reader.WaitToReadAsync(cancellationToken))
+            {
+                var bytes = 0;
+                // Peek first: an item that would push a non-empty batch over the byte cap waits for the next one.
+                while (_items.Count < _limits.MaxItems
+                    && reader.TryPeek(out var next)
+                    && (_items.Count == 0 || bytes + next.Size <= _limits.MaxBytes)
+                    && reader.TryRead(out next))
+                {
+                    _items.Add(next.Item);
+                    _inFlight.Add(next);
+                    bytes += next.Size;
+                }
+
+                try
+                {
+                    await stream.WriteAsync(_frame, cancellationToken);
+                    _counters.MessageSent(_items.Count);
+                }
+                finally
+                {
+                    ReleaseInFlight();
+                }
+            }
+        }
+        catch (Exception ex)
+        {
+            failure = ex;
+            throw;
+        }
+        finally
+        {
+            // Stop producers first, so nothing lands in the queue after it has been drained.
+            _queue.Writer.TryComplete(failure ?? new ChannelClosedException("The tunnel stream writer has stopped."));
+            while (reader.TryRead(out var left))
+            {
+                left.ReturnBuffer();
+            }
+        }
+    }
+
+    /// <summary>Stops accepting items; <see cref="RunAsync"/> ends once the queue is written out.</summary>
+    public void Complete() => _queue.Writer.TryComplete();
+
+    private void ReleaseInFlight()
+    {
+        foreach (var sent in _inFlight)
+        {
+            sent.ReturnBuffer();
+        }
+
+        _inFlight.Clear();
+        _items.Clear();
+    }
+}

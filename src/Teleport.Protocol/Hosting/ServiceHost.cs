@@ -1,0 +1,135 @@
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Hosting.Server;
+using Microsoft.AspNetCore.Hosting.Server.Features;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
+
+namespace Teleport.Protocol.Hosting;
+
+/// <summary>
+/// Start-up shared by teleport-edge and teleport-origin: command line and environment into
+/// configuration (over appsettings.json), --help, and one-line errors with a non-zero exit code.
+/// </summary>
+internal static class ServiceHost
+{
+    /// <summary>Exit code for a wrong command line or configuration.</summary>
+    public const int UsageError = 2;
+
+    /// <summary>
+    /// A web application builder whose configuration is, from lowest to highest precedence:
+    /// appsettings.json (and --config FILE), TELEPORT_* variables, then <paramref name="args"/>.
+    /// </summary>
+    /// <exception cref="ArgumentException">The command line is wrong; the message says how.</exception>
+    public static WebApplicationBuilder CreateBuilder(ServiceDefinition service, IReadOnlyList<string> args)
+    {
+        var parsed = CommandLine.Parse(args, service.Options);
+        if (parsed.Error is not null || parsed.HelpRequested)
+        {
+            throw new ArgumentException(parsed.Error ?? "--help is answered by RunAsync, not by a builder.");
+        }
+
+        var builder = WebApplication.CreateSlimBuilder(new WebApplicationOptions { Args = [] });
+        var configuration = builder.Configuration;
+        var environment = CommandLine.ReadEnvironment(service.Options, Environment.GetEnvironmentVariable);
+        var configFile = FindValue(parsed.Values, "Config") ?? FindValue(environment, "Config");
+        if (configFile is not null)
+        {
+            configuration.AddJsonFile(Path.GetFullPath(configFile), optional: false, reloadOnChange: false);
+        }
+
+        CommandLine.AddOverrides(configuration, service.Options, environment, parsed.Values);
+
+        // Durations and sizes may be written "30s" or "16MiB" in any source.
+        var friendly = new List<KeyValuePair<string, string?>>();
+        foreach (var (key, value) in configuration.AsEnumerable())
+        {
+            if (ValueSyntax.Normalize(value) is { } normalized)
+            {
+                friendly.Add(new(key, normalized));
+            }
+        }
+
+        configuration.AddInMemoryCollection(friendly);
+
+        builder.Logging.ClearProviders();
+        builder.Logging.AddSimpleConsole(o =>
+        {
+            o.SingleLine = true;
+            o.TimestampFormat = "HH:mm:ss.fff ";
+        });
+        builder.Logging.AddFilter("Microsoft.AspNetCore", LogLevel.Warning);
+        // Kestrel warns at start that cleartext Http1AndHttp2 endpoints serve HTTP/1.1 only; the edge's
+        // prior-knowledge detection makes that untrue, and a false warning on every start misleads.
+        builder.Logging.AddFilter("Microsoft.AspNetCore.Server.Kestrel", LogLevel.Error);
+        builder.Logging.AddFilter("Grpc", LogLevel.Warning);
+        builder.Logging.AddFilter("Microsoft.Hosting.Lifetime", LogLevel.Warning);
+        return builder;
+    }
+
+    /// <summary>Runs a service from its command line; returns the process exit code.</summary>
+    public static async Task<int> RunAsync(ServiceDefinition service, string[] args, Func<IReadOnlyList<string>, WebApplication> build)
+    {
+        var parsed = CommandLine.Parse(args, service.Options);
+        if (parsed.HelpRequested)
+        {
+            Console.Out.Write(CommandLine.FormatHelp(service.Program, service.Summary, service.Options));
+            return 0;
+        }
+
+        if (parsed.Error is not null)
+        {
+            return Fail(service, parsed.Error);
+        }
+
+        WebApplication app;
+        try
+        {
+            app = build(args);
+            await app.StartAsync();
+        }
+        catch (OptionsValidationException ex)
+        {
+            return Fail(service, string.Join(" ", ex.Failures));
+        }
+        catch (InvalidOperationException ex) when (ex.Message.Contains("configuration value", StringComparison.Ordinal))
+        {
+            // The binder names the configuration key; say which flag that is.
+            var option = service.Options.FirstOrDefault(o => ex.Message.Contains($"'{o.ConfigKey}", StringComparison.OrdinalIgnoreCase));
+            return Fail(service, option is null ? ex.Message : $"invalid value for {option.Flag}: {ex.Message}");
+        }
+        catch (Exception ex) when (ex is IOException or FileNotFoundException)
+        {
+            return Fail(service, ex.Message, exitCode: 1);
+        }
+
+        await app.WaitForShutdownAsync();
+        await app.DisposeAsync();
+        return 0;
+    }
+
+    /// <summary>The first address a started application listens on, with the real port when 0 was asked for.</summary>
+    public static Uri Address(WebApplication app)
+        => new(app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First());
+
+    private static int Fail(ServiceDefinition service, string message, int exitCode = UsageError)
+    {
+        Console.Error.WriteLine($"{service.Program}: {message}");
+        return exitCode;
+    }
+
+    private static string? FindValue(IEnumerable<KeyValuePair<string, string?>> values, string suffix)
+    {
+        foreach (var (key, value) in values)
+        {
+            if (key.EndsWith(":" + suffix, StringComparison.OrdinalIgnoreCase))
+            {
+                return value;
+            }
+        }
+
+        return null;
+    }
+}

@@ -1,0 +1,21 @@
+namespace Teleport.Protocol;
+
+/// <summary>Constants of the tunnel contract (protos/teleport/v1/tunnel.proto).</summary>
+internal static class TunnelProtocol
+{
+    /// <summary>The protocol version this build speaks.</summary>
+    public const uint Version = 1;
+
+    /// <summary>gRPC's default message size limit, assumed when a peer announces none.</summary>
+    public const int GrpcDefaultMaxMessageBytes = 4 * 1024 * 1024;
+
+    /// <summary>
+    /// Request metadata that makes Grpc.Net.Client compress the messages it sends with the named
+    /// encoding (the client has no per-channel setting for it).
+    /// </summary>
+    public const string ClientEncodingMetadataKey = "grpc-internal-encoding-request";
+
+    /// <summary>The name peers announce in logs, e.g. "teleport-edge/1.0.0".</summary>
+    public static string Agent(string service)
+        => $"{service}/{typeof(TunnelProtocol).Assembly.GetName().Version?.ToString(3) ?? "0.0.0"}";
+}
