@@ -33,8 +33,10 @@ internal static class EdgeApp
         ]);
 
     /// <summary>Builds the edge from a command line (see <see cref="Definition"/>).</summary>
+    /// <param name="args">The command line.</param>
+    /// <param name="configure">Last changes before the application is built (tests route logs with it).</param>
     /// <exception cref="ArgumentException">The command line is wrong.</exception>
-    public static WebApplication Build(IReadOnlyList<string> args)
+    public static WebApplication Build(IReadOnlyList<string> args, Action<WebApplicationBuilder>? configure = null)
     {
         var builder = ServiceHost.CreateBuilder(Definition, args);
         var services = builder.Services;
@@ -46,6 +48,7 @@ internal static class EdgeApp
         services.AddHostedService(static sp => sp.GetRequiredService<TunnelClient>());
         services.AddSingleton<EdgeRequestHandler>();
 
+        configure?.Invoke(builder);
         var app = builder.Build();
         app.Run(app.Services.GetRequiredService<EdgeRequestHandler>().HandleAsync);
         app.Lifetime.ApplicationStarted.Register(() => LogListening(app));

@@ -4,5 +4,5 @@ namespace Teleport.Edge.Hosting;
 
 internal static class Program
 {
-    public static Task<int> Main(string[] args) => ServiceHost.RunAsync(EdgeApp.Definition, args, EdgeApp.Build);
+    public static Task<int> Main(string[] args) => ServiceHost.RunAsync(EdgeApp.Definition, args, static args => EdgeApp.Build(args));
 }

@@ -34,8 +34,10 @@ internal static class OriginApp
         ]);
 
     /// <summary>Builds the origin from a command line (see <see cref="Definition"/>).</summary>
+    /// <param name="args">The command line.</param>
+    /// <param name="configure">Last changes before the application is built (tests route logs with it).</param>
     /// <exception cref="ArgumentException">The command line is wrong.</exception>
-    public static WebApplication Build(IReadOnlyList<string> args)
+    public static WebApplication Build(IReadOnlyList<string> args, Action<WebApplicationBuilder>? configure = null)
     {
         var builder = ServiceHost.CreateBuilder(Definition, args);
         var services = builder.Services;
@@ -49,6 +51,7 @@ internal static class OriginApp
         services.AddSingleton<UpstreamSelector>();
         services.AddSingleton<UpstreamForwarder>();
 
+        configure?.Invoke(builder);
         var app = builder.Build();
         app.MapGrpcService<TunnelService>();
         app.Lifetime.ApplicationStarted.Register(() => LogListening(app));
