@@ -66,6 +66,8 @@ internal static class ServiceHost
         builder.Logging.AddFilter("Microsoft.AspNetCore.Server.Kestrel", LogLevel.Error);
         builder.Logging.AddFilter("Grpc", LogLevel.Warning);
         builder.Logging.AddFilter("Microsoft.Hosting.Lifetime", LogLevel.Warning);
+        // A failed start is reported by RunAsync in one line; the host's own report is a stack trace.
+        builder.Logging.AddFilter("Microsoft.Extensions.Hosting", LogLevel.Critical);
         return builder;
     }
 
@@ -96,9 +98,12 @@ internal static class ServiceHost
         }
         catch (InvalidOperationException ex) when (ex.Message.Contains("configuration value", StringComparison.Ordinal))
         {
-            // The binder names the configuration key; say which flag that is.
+            // The binder names the configuration key and the value; say which flag that is and what it takes.
             var option = service.Options.FirstOrDefault(o => ex.Message.Contains($"'{o.ConfigKey}", StringComparison.OrdinalIgnoreCase));
-            return Fail(service, option is null ? ex.Message : $"invalid value for {option.Flag}: {ex.Message}");
+            var value = ex.Message.Split('\'') is { Length: > 2 } parts ? parts[1] : "?";
+            return Fail(service, option is null
+                ? ex.Message
+                : $"invalid value '{value}' for {option.Flag} (expected {option.ValueName}{(option.Default is null ? "" : $", default {option.Default}")})");
         }
         catch (Exception ex) when (ex is IOException or FileNotFoundException)
         {

@@ -1,0 +1,60 @@
+using Teleport.FunctionalTests.Infrastructure;
+
+namespace Teleport.FunctionalTests;
+
+/// <summary>The command lines as a user meets them: --help, a typo, a missing or bad value.</summary>
+public sealed class CommandLineTests
+{
+    [Theory]
+    [InlineData("teleport-edge", new[] { "--listen", "--origin", "--compression", "--request-timeout", "--tunnel-wait", "--max-request-body-size", "--forwarded-headers", "TELEPORT_ORIGIN" })]
+    [InlineData("teleport-origin", new[] { "--listen", "--upstream", "--compression", "--request-timeout", "--max-concurrent", "--host-header", "TELEPORT_UPSTREAM" })]
+    public async Task Help_ListsEveryOptionAndExitsZero(string service, string[] expected)
+    {
+        var (exitCode, stdout, _) = await ServiceProcess.RunAsync(service, "--help");
+
+        Assert.Equal(0, exitCode);
+        Assert.StartsWith($"Usage: {service} [options]", stdout);
+        Assert.All(expected, text => Assert.Contains(text, stdout));
+    }
+
+    [Fact]
+    public async Task UnknownOption_ExitsTwoWithOneLineNamingIt()
+    {
+        var (exitCode, stdout, stderr) = await ServiceProcess.RunAsync("teleport-edge", "--lisen", "127.0.0.1:0");
+
+        Assert.Equal(2, exitCode);
+        Assert.Empty(stdout);
+        Assert.Equal("teleport-edge: unknown option '--lisen' (did you mean '--listen'?)", stderr.TrimEnd());
+    }
+
+    [Fact]
+    public async Task OriginWithoutUpstream_ExitsTwoSayingUpstreamIsRequired()
+    {
+        var (exitCode, _, stderr) = await ServiceProcess.RunAsync("teleport-origin", "--listen", "127.0.0.1:0");
+
+        Assert.Equal(2, exitCode);
+        Assert.Single(stderr.TrimEnd().Split('\n'));
+        Assert.Contains("--upstream is required", stderr);
+    }
+
+    [Fact]
+    public async Task BadValue_ExitsTwoNamingTheOption()
+    {
+        var (exitCode, _, stderr) = await ServiceProcess.RunAsync("teleport-edge", "--listen", "127.0.0.1:0", "--compression", "zip");
+
+        Assert.Equal(2, exitCode);
+        Assert.Single(stderr.TrimEnd().Split('\n'));
+        Assert.StartsWith("teleport-edge: invalid value for --compression", stderr);
+    }
+
+    [Fact]
+    public async Task SeveralBadValues_AreReportedTogether()
+    {
+        var (exitCode, _, stderr) = await ServiceProcess.RunAsync("teleport-edge", "--listen", "nowhere", "--origin", "ftp://x", "--max-pending", "0");
+
+        Assert.Equal(2, exitCode);
+        Assert.Contains("--listen 'nowhere'", stderr);
+        Assert.Contains("--origin 'ftp://x'", stderr);
+        Assert.Contains("--max-pending must be positive", stderr);
+    }
+}
