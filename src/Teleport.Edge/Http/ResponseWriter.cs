@@ -1,4 +1,5 @@
 using Microsoft.Net.Http.Headers;
+using Teleport.Protocol.Http;
 using Teleport.Protocol.V1;
 
 namespace Teleport.Edge.Http;
@@ -13,6 +14,12 @@ internal static class ResponseWriter
         var headers = response.Headers;
         foreach (var header in start.Headers)
         {
+            // A conforming origin never sends hop-by-hop fields; one that does is not trusted with them.
+            if (HopByHopHeaders.IsHopByHop(header.Name, default))
+            {
+                continue;
+            }
+
             // Kestrel fills in Date itself; the upstream's replaces it rather than joining it.
             if (header.Name.Equals(HeaderNames.Date, StringComparison.OrdinalIgnoreCase))
             {
