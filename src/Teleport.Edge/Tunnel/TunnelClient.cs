@@ -130,6 +130,8 @@ internal sealed class TunnelClient : BackgroundService
                     ProtocolVersion = TunnelProtocol.Version,
                     MaxMessageBytes = (uint)ReceiveLimit,
                     Agent = TunnelProtocol.Agent("teleport-edge"),
+                    StreamCompression = StreamCodecs.NameOf(_options.Compression),
+                    Capabilities = { StreamCodecs.Capability(StreamCodecs.Brotli) },
                 },
             }, cancellationToken);
 
@@ -146,7 +148,12 @@ internal sealed class TunnelClient : BackgroundService
                 throw new InvalidOperationException($"Protocol violation: the origin's first message was {answer.KindCase}, not its hello.");
             }
 
-            return new TunnelConnection(channel, call, answer.Hello, _options, _counters, _logger);
+            if (!StreamCodecs.CanDecode(answer.Hello.StreamCompression))
+            {
+                throw new InvalidOperationException($"The origin wants to send '{answer.Hello.StreamCompression}' stream compression, which this edge cannot decode.");
+            }
+
+            return new TunnelConnection(channel, call, answer.Hello, _options, ReceiveLimit, _counters, _logger);
         }
         catch
         {

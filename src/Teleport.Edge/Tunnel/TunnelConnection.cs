@@ -1,6 +1,7 @@
 using Grpc.Core;
 using Grpc.Net.Client;
 using Teleport.Edge.Hosting;
+using Teleport.Protocol.Compression;
 using Teleport.Protocol.Diagnostics;
 using Teleport.Protocol.Framing;
 using Teleport.Protocol.V1;
@@ -19,21 +20,24 @@ internal sealed class TunnelConnection : IAsyncDisposable
     private readonly GrpcChannel _channel;
     private readonly AsyncDuplexStreamingCall<EdgeFrame, OriginFrame> _call;
     private readonly BatchWriter<EdgeFrame, EdgeItem> _writer;
+    private readonly BatchDecoder<OriginBatch> _decoder;
+    private readonly StreamCompressor? _compressor;
     private readonly PendingExchanges _pending = new();
     private readonly CancellationTokenSource _lifetime = new();
     private readonly TunnelCounters _counters;
     private readonly ILogger _logger;
 
-    public TunnelConnection(GrpcChannel channel, AsyncDuplexStreamingCall<EdgeFrame, OriginFrame> call, OriginHello hello, EdgeOptions options, TunnelCounters counters, ILogger logger)
+    /// <param name="receiveLimit">Largest message the edge accepts, decompressed.</param>
+    public TunnelConnection(GrpcChannel channel, AsyncDuplexStreamingCall<EdgeFrame, OriginFrame> call, OriginHello hello, EdgeOptions options, int receiveLimit, TunnelCounters counters, ILogger logger)
     {
         _channel = channel;
         _call = call;
         _counters = counters;
         _logger = logger;
         Hello = hello;
-        var frame = new EdgeFrame { Batch = new EdgeBatch() };
         var limits = new BatchLimits(options.MaxBatchItems, options.MaxBatchBytes).FitTo(hello.MaxMessageBytes);
-        _writer = new BatchWriter<EdgeFrame, EdgeItem>(frame, frame.Batch.Items, limits, options.MaxPendingExchanges, counters);
+        _writer = new BatchWriter<EdgeFrame, EdgeItem>(CreateFrameBuilder(options, out _compressor), limits, options.MaxPendingExchanges, counters);
+        _decoder = new BatchDecoder<OriginBatch>(OriginBatch.Parser, receiveLimit);
         MaxRequestBodySize = hello.MaxRequestBodyBytes == 0
             ? options.MaxRequestBodySize
             : (long)Math.Min((ulong)options.MaxRequestBodySize, hello.MaxRequestBodyBytes);
@@ -125,6 +129,23 @@ internal sealed class TunnelConnection : IAsyncDisposable
         _call.Dispose();
         _channel.Dispose();
         _lifetime.Dispose();
+        // Only now: the loops that used them have ended.
+        _compressor?.Dispose();
+        _decoder.Dispose();
+    }
+
+    private static FrameBuilder<EdgeFrame, EdgeItem> CreateFrameBuilder(EdgeOptions options, out StreamCompressor? compressor)
+    {
+        if (options.Compression != TunnelCompression.Brotli)
+        {
+            compressor = null;
+            var frame = new EdgeFrame { Batch = new EdgeBatch() };
+            return new PlainFrameBuilder<EdgeFrame, EdgeItem>(frame, frame.Batch.Items);
+        }
+
+        compressor = new StreamCompressor(StreamCodecs.BrotliQuality(options.CompressionLevel), StreamCodecs.BrotliWindow);
+        var batch = new EdgeBatch();
+        return new CompressedFrameBuilder<EdgeFrame, EdgeItem>(batch, batch.Items, new EdgeFrame(), static (f, payload) => f.CompressedBatch = payload, compressor);
     }
 
     private async Task ReadAsync(CancellationToken cancellationToken)
@@ -133,12 +154,12 @@ internal sealed class TunnelConnection : IAsyncDisposable
         while (await responses.MoveNext(cancellationToken))
         {
             var frame = responses.Current;
-            if (frame.KindCase != OriginFrame.KindOneofCase.Batch)
+            var items = frame.KindCase switch
             {
-                throw new InvalidOperationException($"Protocol violation: the origin sent {frame.KindCase} after its hello.");
-            }
-
-            var items = frame.Batch.Items;
+                OriginFrame.KindOneofCase.Batch => frame.Batch.Items,
+                OriginFrame.KindOneofCase.CompressedBatch when Hello.StreamCompression.Length > 0 => _decoder.Decode(frame.CompressedBatch).Items,
+                _ => throw new InvalidOperationException($"Protocol violation: the origin sent {frame.KindCase} after its hello."),
+            };
             _counters.MessageReceived(items.Count);
             foreach (var item in items)
             {

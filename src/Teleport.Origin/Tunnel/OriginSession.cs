@@ -2,6 +2,7 @@ using System.Collections.Concurrent;
 using Grpc.Core;
 using Teleport.Origin.Hosting;
 using Teleport.Origin.Upstream;
+using Teleport.Protocol.Compression;
 using Teleport.Protocol.Diagnostics;
 using Teleport.Protocol.Framing;
 using Teleport.Protocol.V1;
@@ -15,6 +16,8 @@ namespace Teleport.Origin.Tunnel;
 internal sealed class OriginSession
 {
     private readonly BatchWriter<OriginFrame, OriginItem> _writer;
+    private readonly BatchDecoder<EdgeBatch>? _decoder;
+    private readonly StreamCompressor? _compressor;
     private readonly UpstreamForwarder _forwarder;
     private readonly TunnelCounters _counters;
     private readonly ILogger _logger;
@@ -25,19 +28,20 @@ internal sealed class OriginSession
     private int _active;
     private volatile bool _ended;
 
-    public OriginSession(EdgeHello hello, OriginOptions options, UpstreamForwarder forwarder, TunnelCounters counters, ILogger logger)
+    /// <param name="receiveLimit">Largest message the origin accepts, decompressed.</param>
+    public OriginSession(EdgeHello hello, OriginOptions options, int receiveLimit, UpstreamForwarder forwarder, TunnelCounters counters, ILogger logger)
     {
         _forwarder = forwarder;
         _counters = counters;
         _logger = logger;
         _maxConcurrent = options.MaxConcurrentExchanges;
         _timeout = options.RequestTimeout;
-        var frame = new OriginFrame { Batch = new OriginBatch() };
         var limits = new BatchLimits(options.MaxBatchItems, options.MaxBatchBytes).FitTo(hello.MaxMessageBytes);
         // The edge must be able to take the largest answer in one message.
         _maxResponseBody = (int)Math.Min(options.MaxResponseBodySize, Math.Max(0L, EdgeLimit(hello) - BatchLimits.HeadroomBytes));
         // Room for every running exchange's answer plus as many refusals, so answering never waits on the queue.
-        _writer = new BatchWriter<OriginFrame, OriginItem>(frame, frame.Batch.Items, limits, 2 * options.MaxConcurrentExchanges, counters);
+        _writer = new BatchWriter<OriginFrame, OriginItem>(CreateFrameBuilder(options, out _compressor), limits, 2 * options.MaxConcurrentExchanges, counters);
+        _decoder = hello.StreamCompression.Length > 0 ? new BatchDecoder<EdgeBatch>(EdgeBatch.Parser, receiveLimit) : null;
     }
 
     /// <summary>Runs until the edge ends the stream, the connection fails, or <paramref name="cancellationToken"/> fires.</summary>
@@ -62,7 +66,24 @@ internal sealed class OriginSession
             await lifetime.CancelAsync();
             await Quietly(writing);
             await Quietly(reading);
+            // Only now: the loops that used them have ended.
+            _compressor?.Dispose();
+            _decoder?.Dispose();
         }
+    }
+
+    private static FrameBuilder<OriginFrame, OriginItem> CreateFrameBuilder(OriginOptions options, out StreamCompressor? compressor)
+    {
+        if (options.Compression != TunnelCompression.Brotli)
+        {
+            compressor = null;
+            var frame = new OriginFrame { Batch = new OriginBatch() };
+            return new PlainFrameBuilder<OriginFrame, OriginItem>(frame, frame.Batch.Items);
+        }
+
+        compressor = new StreamCompressor(StreamCodecs.BrotliQuality(options.CompressionLevel), StreamCodecs.BrotliWindow);
+        var batch = new OriginBatch();
+        return new CompressedFrameBuilder<OriginFrame, OriginItem>(batch, batch.Items, new OriginFrame(), static (f, payload) => f.CompressedBatch = payload, compressor);
     }
 
     /// <summary>Waits for a loop stopped by cancellation; the first loop's fault has already been rethrown.</summary>
@@ -82,12 +103,12 @@ internal sealed class OriginSession
         while (await requests.MoveNext(cancellationToken))
         {
             var frame = requests.Current;
-            if (frame.KindCase != EdgeFrame.KindOneofCase.Batch)
+            var items = frame.KindCase switch
             {
-                throw new RpcException(new Status(StatusCode.InvalidArgument, $"protocol violation: {frame.KindCase} after the hello"));
-            }
-
-            var items = frame.Batch.Items;
+                EdgeFrame.KindOneofCase.Batch => frame.Batch.Items,
+                EdgeFrame.KindOneofCase.CompressedBatch when _decoder is not null => Decode(frame.CompressedBatch),
+                _ => throw new RpcException(new Status(StatusCode.InvalidArgument, $"protocol violation: {frame.KindCase} after the hello")),
+            };
             _counters.MessageReceived(items.Count);
             foreach (var item in items)
             {
@@ -108,6 +129,18 @@ internal sealed class OriginSession
                         break;
                 }
             }
+        }
+    }
+
+    private Google.Protobuf.Collections.RepeatedField<EdgeItem> Decode(Google.Protobuf.ByteString payload)
+    {
+        try
+        {
+            return _decoder!.Decode(payload).Items;
+        }
+        catch (InvalidDataException ex)
+        {
+            throw new RpcException(new Status(StatusCode.InvalidArgument, $"protocol violation: {ex.Message}"));
         }
     }
 

@@ -3,6 +3,7 @@ using Microsoft.Extensions.Options;
 using Teleport.Origin.Hosting;
 using Teleport.Origin.Upstream;
 using Teleport.Protocol;
+using Teleport.Protocol.Compression;
 using Teleport.Protocol.Diagnostics;
 using Teleport.Protocol.Framing;
 using Teleport.Protocol.V1;
@@ -31,12 +32,21 @@ internal sealed class TunnelService : global::Teleport.Protocol.V1.Tunnel.Tunnel
     public override async Task Open(IAsyncStreamReader<EdgeFrame> requestStream, IServerStreamWriter<OriginFrame> responseStream, ServerCallContext context)
     {
         var hello = await ReadHelloAsync(requestStream, context);
+        var sendCodec = StreamCodecs.NameOf(_options.Compression);
+        if (sendCodec.Length > 0 && !hello.Capabilities.Contains(StreamCodecs.Capability(sendCodec)))
+        {
+            throw new RpcException(new Status(StatusCode.FailedPrecondition,
+                $"this origin sends '{sendCodec}' stream compression (--compression), which the edge does not accept; its capabilities: [{string.Join(", ", hello.Capabilities)}]"));
+        }
+
         await responseStream.WriteAsync(new OriginFrame
         {
             Hello = new OriginHello
             {
                 ProtocolVersion = TunnelProtocol.Version,
-                MaxMessageBytes = (uint)BatchLimits.ReceiveLimit(_options.MaxRequestBodySize, _options.MaxBatchBytes),
+                MaxMessageBytes = (uint)ReceiveLimit,
+                StreamCompression = sendCodec,
+                Capabilities = { StreamCodecs.Capability(StreamCodecs.Brotli) },
                 MaxRequestBodyBytes = (ulong)_options.MaxRequestBodySize,
                 MaxConcurrentExchanges = (uint)_options.MaxConcurrentExchanges,
                 Agent = _agent,
@@ -45,7 +55,7 @@ internal sealed class TunnelService : global::Teleport.Protocol.V1.Tunnel.Tunnel
 
         _counters.StreamOpened();
         OriginLog.StreamOpened(_logger, context.Peer, hello.Agent);
-        var session = new OriginSession(hello, _options, _forwarder, _counters, _logger);
+        var session = new OriginSession(hello, _options, ReceiveLimit, _forwarder, _counters, _logger);
         try
         {
             await session.RunAsync(requestStream, responseStream, context.CancellationToken);
@@ -56,6 +66,8 @@ internal sealed class TunnelService : global::Teleport.Protocol.V1.Tunnel.Tunnel
             OriginLog.StreamClosed(_logger, context.Peer, ex.GetBaseException().Message);
         }
     }
+
+    private int ReceiveLimit => BatchLimits.ReceiveLimit(_options.MaxRequestBodySize, _options.MaxBatchBytes);
 
     private static async Task<EdgeHello> ReadHelloAsync(IAsyncStreamReader<EdgeFrame> requestStream, ServerCallContext context)
     {
@@ -81,6 +93,12 @@ internal sealed class TunnelService : global::Teleport.Protocol.V1.Tunnel.Tunnel
         {
             throw new RpcException(new Status(StatusCode.FailedPrecondition,
                 $"unsupported protocol version {hello.ProtocolVersion}; this origin speaks version {TunnelProtocol.Version}"));
+        }
+
+        if (!StreamCodecs.CanDecode(hello.StreamCompression))
+        {
+            throw new RpcException(new Status(StatusCode.FailedPrecondition,
+                $"the edge sends '{hello.StreamCompression}' stream compression, which this origin cannot decode"));
         }
 
         return hello;

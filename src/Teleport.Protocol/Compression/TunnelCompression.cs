@@ -3,8 +3,14 @@ namespace Teleport.Protocol.Compression;
 /// <summary>How a side compresses the messages it sends on the tunnel stream.</summary>
 internal enum TunnelCompression
 {
-    /// <summary>gRPC message compression with gzip ("grpc-encoding: gzip"), at the configured level.</summary>
+    /// <summary>gRPC message compression with gzip ("grpc-encoding: gzip"): each message compressed on its own.</summary>
     Gzip,
+
+    /// <summary>
+    /// Brotli with one context for the stream's life ("stream-compression/brotli"): each message is
+    /// compressed against everything sent before it. Needs a peer that announced the capability.
+    /// </summary>
+    Brotli,
 
     /// <summary>No compression.</summary>
     None,

@@ -20,21 +20,28 @@ internal sealed class BatchWriter<TFrame, TItem>
     where TFrame : class
 {
     private readonly Channel<OutgoingItem<TItem>> _queue;
-    private readonly TFrame _frame;
+    private readonly FrameBuilder<TFrame, TItem> _frames;
     private readonly RepeatedField<TItem> _items;
     private readonly List<OutgoingItem<TItem>> _inFlight = [];
     private readonly TunnelCounters _counters;
     private BatchLimits _limits;
 
+    /// <summary>A writer of plain batch messages.</summary>
     /// <param name="frame">The message written on every write; <paramref name="items"/> is its item list.</param>
     /// <param name="items">The repeated field of <paramref name="frame"/> the batch fills.</param>
     /// <param name="limits">Caps on one message.</param>
     /// <param name="queueCapacity">Items queued before producers wait.</param>
     /// <param name="counters">Where messages and items written are counted.</param>
     public BatchWriter(TFrame frame, RepeatedField<TItem> items, BatchLimits limits, int queueCapacity, TunnelCounters counters)
+        : this(new PlainFrameBuilder<TFrame, TItem>(frame, items), limits, queueCapacity, counters)
     {
-        _frame = frame;
-        _items = items;
+    }
+
+    /// <summary>A writer whose messages <paramref name="frames"/> builds (e.g. compressed with the stream's context).</summary>
+    public BatchWriter(FrameBuilder<TFrame, TItem> frames, BatchLimits limits, int queueCapacity, TunnelCounters counters)
+    {
+        _frames = frames;
+        _items = frames.Items;
         _limits = limits;
         _counters = counters;
         _queue = Channel.CreateBounded<OutgoingItem<TItem>>(new BoundedChannelOptions(queueCapacity)
@@ -78,8 +85,9 @@ internal sealed class BatchWriter<TFrame, TItem>
 
                 try
                 {
-                    await stream.WriteAsync(_frame, cancellationToken);
-                    _counters.MessageSent(_items.Count);
+                    var count = _items.Count;
+                    await stream.WriteAsync(_frames.Build(), cancellationToken);
+                    _counters.MessageSent(count);
                 }
                 finally
                 {
@@ -114,6 +122,6 @@ internal sealed class BatchWriter<TFrame, TItem>
         }
 
         _inFlight.Clear();
-        _items.Clear();
+        _frames.Reset();
     }
 }

@@ -1,0 +1,35 @@
+using System.Buffers;
+using Google.Protobuf;
+using Teleport.Protocol.Compression;
+
+namespace Teleport.Protocol.Framing;
+
+/// <summary>Reads batches sent by a <see cref="CompressedFrameBuilder{TFrame,TItem}"/>.</summary>
+/// <remarks>Not thread-safe: used by the stream's single reader loop only.</remarks>
+internal sealed class BatchDecoder<TBatch>(MessageParser<TBatch> parser, int maxMessageBytes) : IDisposable
+    where TBatch : IMessage<TBatch>
+{
+    private StreamDecompressor? _decompressor;
+
+    /// <summary>Decompresses and parses one compressed batch.</summary>
+    /// <exception cref="InvalidDataException">The bytes do not continue the stream or do not parse.</exception>
+    public TBatch Decode(ByteString payload)
+    {
+        _decompressor ??= new StreamDecompressor(maxMessageBytes);
+        var buffer = _decompressor.Decompress(payload.Span, out var length);
+        try
+        {
+            return parser.ParseFrom(buffer.AsSpan(0, length));
+        }
+        catch (InvalidProtocolBufferException ex)
+        {
+            throw new InvalidDataException("A compressed batch does not parse.", ex);
+        }
+        finally
+        {
+            ArrayPool<byte>.Shared.Return(buffer);
+        }
+    }
+
+    public void Dispose() => _decompressor?.Dispose();
+}

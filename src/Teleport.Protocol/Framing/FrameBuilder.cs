@@ -1,0 +1,32 @@
+using Google.Protobuf.Collections;
+
+namespace Teleport.Protocol.Framing;
+
+/// <summary>
+/// Turns the items a <see cref="BatchWriter{TFrame,TItem}"/> collected into the one message it writes.
+/// </summary>
+/// <remarks>
+/// The writer calls, per message: add to <see cref="Items"/>, <see cref="Build"/>, write, then
+/// <see cref="Reset"/> once the write has completed (the message's bytes are no longer needed).
+/// </remarks>
+internal abstract class FrameBuilder<TFrame, TItem>
+{
+    /// <summary>The items of the message being built.</summary>
+    public abstract RepeatedField<TItem> Items { get; }
+
+    /// <summary>The message to write for the current items; valid until <see cref="Reset"/>.</summary>
+    public abstract TFrame Build();
+
+    /// <summary>Clears the items and releases what the last message held.</summary>
+    public abstract void Reset();
+}
+
+/// <summary>Sends the items as a plain batch message (gRPC may still compress it per message).</summary>
+internal sealed class PlainFrameBuilder<TFrame, TItem>(TFrame frame, RepeatedField<TItem> items) : FrameBuilder<TFrame, TItem>
+{
+    public override RepeatedField<TItem> Items => items;
+
+    public override TFrame Build() => frame;
+
+    public override void Reset() => items.Clear();
+}
