@@ -14,7 +14,7 @@ internal sealed class EdgeOptionsValidator : IValidateOptions<EdgeOptions>
             (errors ??= []).Add($"--listen '{o.Listen}' is not an address like 127.0.0.1:8080.");
         }
 
-        if (!Uri.TryCreate(o.Origin, UriKind.Absolute, out var origin) || origin.Scheme != Uri.UriSchemeHttp || origin.AbsolutePath != "/")
+        if (!Uri.TryCreate(o.Origin, UriKind.Absolute, out var origin) || origin.Scheme != Uri.UriSchemeHttp || origin.PathAndQuery != "/" || origin.Fragment.Length > 0)
         {
             (errors ??= []).Add($"--origin '{o.Origin}' is not an address like http://127.0.0.1:9090.");
         }
@@ -24,9 +24,10 @@ internal sealed class EdgeOptionsValidator : IValidateOptions<EdgeOptions>
             (errors ??= []).Add("--request-timeout must be positive.");
         }
 
-        if (o.TunnelWait < TimeSpan.Zero)
+        // Task.WaitAsync takes at most int.MaxValue ms (24.8 days).
+        if (o.TunnelWait < TimeSpan.Zero || o.TunnelWait.TotalMilliseconds > int.MaxValue)
         {
-            (errors ??= []).Add("--tunnel-wait must not be negative.");
+            (errors ??= []).Add("--tunnel-wait must be between 0 and 24 days.");
         }
 
         if (o.MaxRequestBodySize is < 0 or > int.MaxValue - 64 * 1024 * 1024)

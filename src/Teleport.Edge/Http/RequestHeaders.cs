@@ -36,13 +36,17 @@ internal static class RequestHeaders
         if (mode != ForwardedHeadersMode.Off)
         {
             var append = mode == ForwardedHeadersMode.Append;
-            size += Add(target, ForwardedFor, append ? headers[ForwardedFor] : default, request.HttpContext.Connection.RemoteIpAddress?.ToString());
-            size += Add(target, ForwardedProto, append ? headers[ForwardedProto] : default, request.Scheme);
-            size += Add(target, ForwardedHost, append ? headers[ForwardedHost] : default, headers.Host);
+            size += Add(target, ForwardedFor, Earlier(headers, ForwardedFor, connection, append), request.HttpContext.Connection.RemoteIpAddress?.ToString());
+            size += Add(target, ForwardedProto, Earlier(headers, ForwardedProto, connection, append), request.Scheme);
+            size += Add(target, ForwardedHost, Earlier(headers, ForwardedHost, connection, append), headers.Host);
         }
 
         return size;
     }
+
+    // A client's X-Forwarded-* value that its Connection header names belongs to its hop only (RFC 9110 7.6.1).
+    private static StringValues Earlier(IHeaderDictionary headers, string name, StringValues connection, bool append)
+        => append && !HopByHopHeaders.IsHopByHop(name, connection) ? headers[name] : default;
 
     private static bool IsForwarded(string name)
         => name.Equals(ForwardedFor, StringComparison.OrdinalIgnoreCase)

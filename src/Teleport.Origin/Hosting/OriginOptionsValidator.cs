@@ -27,14 +27,15 @@ internal sealed class OriginOptionsValidator : IValidateOptions<OriginOptions>
             }
         }
 
-        if (o.RequestTimeout <= TimeSpan.Zero)
+        // CancellationTokenSource.CancelAfter and SocketsHttpHandler.ConnectTimeout take at most int.MaxValue ms (24.8 days).
+        if (o.RequestTimeout <= TimeSpan.Zero || o.RequestTimeout.TotalMilliseconds > int.MaxValue)
         {
-            (errors ??= []).Add("--request-timeout must be positive.");
+            (errors ??= []).Add("--request-timeout must be positive and at most 24 days.");
         }
 
-        if (o.UpstreamConnectTimeout <= TimeSpan.Zero)
+        if (o.UpstreamConnectTimeout <= TimeSpan.Zero || o.UpstreamConnectTimeout.TotalMilliseconds > int.MaxValue)
         {
-            (errors ??= []).Add("--upstream-connect-timeout must be positive.");
+            (errors ??= []).Add("--upstream-connect-timeout must be positive and at most 24 days.");
         }
 
         if (o.MaxRequestBodySize is < 0 or > int.MaxValue - 64 * 1024 * 1024)

@@ -21,7 +21,8 @@ internal static class ListenAddress
         }
 
         var colon = value.LastIndexOf(':');
-        if (colon < 0 || !ushort.TryParse(value.AsSpan(colon + 1), out var port))
+        var portText = colon < 0 ? default : value.AsSpan(colon + 1);
+        if (portText.IsEmpty || portText.ContainsAnyExceptInRange('0', '9') || !ushort.TryParse(portText, out var port))
         {
             return false;
         }
@@ -43,8 +44,14 @@ internal static class ListenAddress
         {
             host = host[1..^1];
         }
+        else if (host.Contains(':'))
+        {
+            // "::1:8080" is ambiguous: IPv6 addresses take brackets, "[::1]:8080".
+            return false;
+        }
 
-        if (!IPAddress.TryParse(host, out var address))
+        // Only the full dotted form: IPAddress.TryParse would read "1" as 0.0.0.1.
+        if (!IPAddress.TryParse(host, out var address) || (address.AddressFamily == System.Net.Sockets.AddressFamily.InterNetwork && host.Count(c => c == '.') != 3))
         {
             return false;
         }

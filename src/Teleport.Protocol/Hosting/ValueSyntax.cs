@@ -28,13 +28,23 @@ internal static partial class ValueSyntax
         if (duration.Success)
         {
             var amount = double.Parse(duration.Groups[1].Value, CultureInfo.InvariantCulture);
-            var span = duration.Groups[2].Value switch
+            TimeSpan span;
+            try
             {
-                "ms" => TimeSpan.FromMilliseconds(amount),
-                "s" => TimeSpan.FromSeconds(amount),
-                "m" => TimeSpan.FromMinutes(amount),
-                _ => TimeSpan.FromHours(amount),
-            };
+                span = duration.Groups[2].Value switch
+                {
+                    "ms" => TimeSpan.FromMilliseconds(amount),
+                    "s" => TimeSpan.FromSeconds(amount),
+                    "m" => TimeSpan.FromMinutes(amount),
+                    _ => TimeSpan.FromHours(amount),
+                };
+            }
+            catch (OverflowException)
+            {
+                // Beyond TimeSpan: leave the text as written, and the binder names the setting it cannot convert.
+                return null;
+            }
+
             return span.ToString("c", CultureInfo.InvariantCulture);
         }
 

@@ -1,0 +1,122 @@
+using Microsoft.Extensions.Configuration;
+using Teleport.Origin.Hosting;
+
+namespace Teleport.Tests.Hosting;
+
+public sealed class OriginOptionsValidatorTests
+{
+    private const string Upstream = "http://127.0.0.1:8081";
+
+    [Fact]
+    public void Validate_DefaultsWithAnUpstream_Succeeds()
+    {
+        var result = new OriginOptionsValidator().Validate(null, new OriginOptions { Upstreams = [Upstream] });
+
+        Assert.True(result.Succeeded, result.FailureMessage);
+    }
+
+    [Fact]
+    public void Validate_DefaultsWithoutUpstream_ReportsOnlyTheMissingUpstream()
+    {
+        var result = new OriginOptionsValidator().Validate(null, new OriginOptions());
+
+        var error = Assert.Single(result.Failures ?? []);
+        Assert.StartsWith("--upstream is required", error);
+    }
+
+    [Theory]
+    [InlineData("Upstreams:0", "http://upstream:8081/")]
+    [InlineData("Upstreams:0", "http://upstream:8081/base/path")]
+    [InlineData("Upstreams:0", "http://[::1]:8081")]
+    [InlineData("Listen", "*:0")]
+    [InlineData("RequestTimeout", "00:00:00.001")]
+    [InlineData("UpstreamConnectTimeout", "00:00:00.001")]
+    [InlineData("MaxRequestBodySize", "0")]
+    [InlineData("MaxRequestBodySize", "2080374783")]
+    [InlineData("MaxResponseBodySize", "0")]
+    [InlineData("MaxResponseBodySize", "2080374783")]
+    [InlineData("MaxConcurrentExchanges", "1")]
+    [InlineData("MaxBatchItems", "1")]
+    [InlineData("MaxBatchBytes", "1")]
+    [InlineData("MaxBatchBytes", "67108864")]
+    public void Validate_BoundaryValue_Succeeds(string key, string value)
+    {
+        var result = new OriginOptionsValidator().Validate(null, Bind(("Upstreams:1", Upstream), (key, value)));
+
+        Assert.True(result.Succeeded, result.FailureMessage);
+    }
+
+    [Theory]
+    [InlineData("Listen", "nonsense", "--listen")]
+    [InlineData("Listen", ":99999", "--listen")]
+    [InlineData("Upstreams:0", "https://upstream:8443", "--upstream")]
+    [InlineData("Upstreams:0", "http://upstream:8081/?q=1", "--upstream")]
+    [InlineData("Upstreams:0", "http://upstream:8081/#top", "--upstream")]
+    [InlineData("Upstreams:0", "upstream:8081", "--upstream")]
+    [InlineData("Upstreams:0", "/relative", "--upstream")]
+    [InlineData("Upstreams:0", "", "--upstream")]
+    [InlineData("RequestTimeout", "00:00:00", "--request-timeout")]
+    [InlineData("RequestTimeout", "-00:00:01", "--request-timeout")]
+    [InlineData("UpstreamConnectTimeout", "00:00:00", "--upstream-connect-timeout")]
+    [InlineData("UpstreamConnectTimeout", "30.00:00:00", "--upstream-connect-timeout")]
+    [InlineData("RequestTimeout", "30.00:00:00", "--request-timeout")]
+    [InlineData("MaxRequestBodySize", "-1", "--max-request-body-size")]
+    [InlineData("MaxRequestBodySize", "2080374784", "--max-request-body-size")]
+    [InlineData("MaxResponseBodySize", "-1", "--max-response-body-size")]
+    [InlineData("MaxResponseBodySize", "2080374784", "--max-response-body-size")]
+    [InlineData("MaxConcurrentExchanges", "0", "--max-concurrent")]
+    [InlineData("MaxBatchItems", "0", "--max-batch-items")]
+    [InlineData("MaxBatchBytes", "0", "--max-batch-bytes")]
+    [InlineData("MaxBatchBytes", "67108865", "--max-batch-bytes")]
+    public void Validate_BadValue_ReportsThatSetting(string key, string value, string flag)
+    {
+        var result = new OriginOptionsValidator().Validate(null, Bind(("Upstreams:1", Upstream), (key, value)));
+
+        Assert.True(result.Failed);
+        var error = Assert.Single(result.Failures ?? []);
+        Assert.StartsWith(flag + " ", error);
+    }
+
+    [Fact]
+    public void Validate_SeveralBadUpstreams_ReportsEachByName()
+    {
+        var result = new OriginOptionsValidator().Validate(null, new OriginOptions { Upstreams = ["ftp://a", Upstream, "https://b"] });
+
+        Assert.Collection(
+            result.Failures ?? [],
+            error => Assert.Contains("'ftp://a'", error),
+            error => Assert.Contains("'https://b'", error));
+    }
+
+    [Fact]
+    public void Validate_EverySettingBad_ReportsAllAtOnce()
+    {
+        var options = Bind(
+            ("Listen", "nonsense"),
+            ("RequestTimeout", "00:00:00"),
+            ("UpstreamConnectTimeout", "-00:00:01"),
+            ("MaxRequestBodySize", "-1"),
+            ("MaxResponseBodySize", "-1"),
+            ("MaxConcurrentExchanges", "0"),
+            ("MaxBatchItems", "0"),
+            ("MaxBatchBytes", "0"));
+
+        var result = new OriginOptionsValidator().Validate(null, options);
+
+        Assert.Equal(
+            ["--listen", "--upstream", "--request-timeout", "--upstream-connect-timeout", "--max-request-body-size",
+             "--max-response-body-size", "--max-concurrent", "--max-batch-items", "--max-batch-bytes"],
+            (result.Failures ?? []).Select(f => f.Split(' ')[0]));
+    }
+
+    /// <summary>Defaults with the given settings bound over them, as the "Origin" section would be.</summary>
+    private static OriginOptions Bind(params (string Key, string Value)[] settings)
+    {
+        var configuration = new ConfigurationBuilder()
+            .AddInMemoryCollection(settings.Select(s => KeyValuePair.Create(s.Key, (string?)s.Value)))
+            .Build();
+        var options = new OriginOptions();
+        configuration.Bind(options);
+        return options;
+    }
+}
