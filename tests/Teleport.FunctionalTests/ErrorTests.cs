@@ -150,9 +150,15 @@ public sealed class ErrorTests(ITestOutputHelper output)
         using var fits = await client.PostAsync("/ok", new ByteArrayContent(new byte[1024])).DefaultTimeout();
         using var tooLarge = await client.PostAsync("/big", new ByteArrayContent(new byte[1025])).DefaultTimeout();
 
+        using var chunked = new HttpRequestMessage(HttpMethod.Post, "/chunked") { Content = new StreamContent(new MemoryStream(new byte[5000])) };
+        chunked.Headers.TransferEncodingChunked = true;
+        using var chunkedTooLarge = await client.SendAsync(chunked).DefaultTimeout();
+
         Assert.Equal(HttpStatusCode.OK, fits.StatusCode);
-        Assert.Equal(HttpStatusCode.RequestEntityTooLarge, tooLarge.StatusCode);
+        await AssertErrorAsync(tooLarge, HttpStatusCode.RequestEntityTooLarge, "request-too-large", "larger than 1024 bytes");
+        await AssertErrorAsync(chunkedTooLarge, HttpStatusCode.RequestEntityTooLarge, "request-too-large", "larger than 1024 bytes");
         Assert.Single(upstream.Requests);
+        Assert.Empty(edge.ErrorLogs);
     }
 
     [Fact]

@@ -61,7 +61,9 @@ internal static class EdgeApp
         kestrel.AddServerHeader = false;
         // h2c connections look like TLS to Kestrel (see CleartextHttp2Detection): accept their :scheme "http".
         kestrel.AllowAlternateSchemes = true;
-        kestrel.Limits.MaxRequestBodySize = options.MaxRequestBodySize;
+        // The handler enforces the body limit itself (it may be lowered by the origin's hello) and
+        // answers 413 with a reason; Kestrel's own limit would throw mid-read instead.
+        kestrel.Limits.MaxRequestBodySize = null;
         kestrel.Limits.MaxRequestHeadersTotalSize = options.MaxRequestHeadersSize;
         if (ListenAddress.TryParse(options.Listen, out var endPoint))
         {

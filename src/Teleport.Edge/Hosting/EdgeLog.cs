@@ -11,7 +11,7 @@ internal static partial class EdgeLog
 
     [LoggerMessage(EventId = 2, EventName = "TunnelLost", Level = LogLevel.Warning,
         Message = "Tunnel to {Origin} lost: {Reason}. Open exchanges were answered 502; reconnecting.")]
-    public static partial void TunnelLost(ILogger logger, Uri origin, string reason, Exception? exception);
+    public static partial void TunnelLost(ILogger logger, Uri origin, string reason);
 
     [LoggerMessage(EventId = 3, EventName = "TunnelConnectFailed", Level = LogLevel.Warning,
         Message = "Cannot open the tunnel to {Origin} (attempt {Attempt}): {Reason}. Retrying with backoff.")]

@@ -16,7 +16,12 @@ namespace Teleport.Edge.Tunnel;
 /// failure connects again with exponential backoff and jitter. Requests pick up the live stream
 /// through <see cref="TryGetConnection"/> or wait for one with <see cref="WaitForConnectionAsync"/>.
 /// </summary>
-internal sealed class TunnelClient : BackgroundService
+/// <remarks>
+/// The tunnel outlives the HTTP server's graceful shutdown, so requests still in flight get their
+/// answers: it closes only once the host has stopped (ApplicationStopped), not when hosted services
+/// are asked to stop.
+/// </remarks>
+internal sealed class TunnelClient : IHostedService, IAsyncDisposable
 {
     private static readonly TimeSpan FirstRetryDelay = TimeSpan.FromMilliseconds(100);
     private static readonly TimeSpan MaxRetryDelay = TimeSpan.FromSeconds(5);
@@ -27,11 +32,14 @@ internal sealed class TunnelClient : BackgroundService
     private readonly TunnelCounters _counters;
     private readonly ILogger<TunnelClient> _logger;
     private readonly GzipCompressionProvider _gzip;
+    private readonly CancellationTokenSource _shutdown = new();
+    private Task? _loop;
     private TunnelConnection? _current;
     private TaskCompletionSource<TunnelConnection> _connected = NewSignal();
 
-    public TunnelClient(IOptions<EdgeOptions> options, TunnelCounters counters, ILogger<TunnelClient> logger)
+    public TunnelClient(IOptions<EdgeOptions> options, TunnelCounters counters, IHostApplicationLifetime lifetime, ILogger<TunnelClient> logger)
     {
+        lifetime.ApplicationStopped.Register(static s => ((TunnelClient)s!).Shutdown(), this);
         _options = options.Value;
         _origin = new Uri(_options.Origin);
         _counters = counters;
@@ -64,7 +72,38 @@ internal sealed class TunnelClient : BackgroundService
         }
     }
 
-    protected override async Task ExecuteAsync(CancellationToken stoppingToken)
+    public Task StartAsync(CancellationToken cancellationToken)
+    {
+        _loop = RunAsync(_shutdown.Token);
+        return Task.CompletedTask;
+    }
+
+    public Task StopAsync(CancellationToken cancellationToken) => Task.CompletedTask;
+
+    public async ValueTask DisposeAsync()
+    {
+        Shutdown();
+        if (_loop is not null)
+        {
+            await _loop;
+        }
+
+        _shutdown.Dispose();
+    }
+
+    private void Shutdown()
+    {
+        try
+        {
+            _shutdown.Cancel();
+        }
+        catch (ObjectDisposedException)
+        {
+            // Already disposed.
+        }
+    }
+
+    private async Task RunAsync(CancellationToken stoppingToken)
     {
         var failures = 0;
         while (!stoppingToken.IsCancellationRequested)
@@ -82,11 +121,16 @@ internal sealed class TunnelClient : BackgroundService
                 var reason = await connection.RunAsync(stoppingToken);
                 if (!stoppingToken.IsCancellationRequested)
                 {
-                    EdgeLog.TunnelLost(_logger, _origin, Describe(reason), reason);
+                    EdgeLog.TunnelLost(_logger, _origin, Describe(reason));
                 }
             }
-            catch (Exception ex) when (!stoppingToken.IsCancellationRequested)
+            catch (Exception ex)
             {
+                if (stoppingToken.IsCancellationRequested)
+                {
+                    break;
+                }
+
                 failures++;
                 EdgeLog.TunnelConnectFailed(_logger, _origin, failures, Describe(ex));
             }
@@ -222,12 +266,12 @@ internal sealed class TunnelClient : BackgroundService
         return TimeSpan.FromMilliseconds(ceiling * (0.5 + Random.Shared.NextDouble() / 2));
     }
 
-    private static string Describe(Exception? ex) => ex switch
+    private static string Describe(Exception? ex) => (ex switch
     {
         null => "stopped",
         RpcException rpc => $"{rpc.StatusCode}: {rpc.Status.Detail}",
         _ => ex.GetBaseException().Message,
-    };
+    }).TrimEnd('.');
 
     private static TaskCompletionSource<TunnelConnection> NewSignal() => new(TaskCreationOptions.RunContinuationsAsynchronously);
 }

@@ -28,6 +28,7 @@ internal static class OriginApp
             new("max-request-body-size", S + nameof(OriginOptions.MaxRequestBodySize), "SIZE", "Largest request body accepted from an edge (the edge answers 413 beyond it).", "16MiB"),
             new("max-response-body-size", S + nameof(OriginOptions.MaxResponseBodySize), "SIZE", "Largest upstream response body passed back; bigger ones become 502.", "16MiB"),
             new("max-concurrent", S + nameof(OriginOptions.MaxConcurrentExchanges), "N", "Exchanges run at once per tunnel stream; beyond it they are refused (503 at the edge).", "10000"),
+            new("drain-timeout", S + nameof(OriginOptions.DrainTimeout), "DURATION", "On shutdown (SIGTERM), how long running exchanges may take to finish while new ones are refused (503 at the edge).", "10s"),
             new("max-batch-items", S + nameof(OriginOptions.MaxBatchItems), "N", "Most exchanges in one tunnel message.", "1024"),
             new("max-batch-bytes", S + nameof(OriginOptions.MaxBatchBytes), "SIZE", "Soft cap on one tunnel message (a larger single response travels alone).", "1MiB"),
             new("config", S + "Config", "FILE", "A JSON settings file read on top of appsettings.json (keys as in appsettings.json).", null),
@@ -44,6 +45,8 @@ internal static class OriginApp
         services.AddOptions<OriginOptions>().BindConfiguration(OriginOptions.Section).ValidateOnStart();
         services.AddSingleton<IValidateOptions<OriginOptions>, OriginOptionsValidator>();
         services.AddOptions<KestrelServerOptions>().Configure<IOptions<OriginOptions>>(ConfigureKestrel);
+        services.AddOptions<HostOptions>().Configure<IOptions<OriginOptions>>(static (host, origin) =>
+            host.ShutdownTimeout = origin.Value.DrainTimeout + TimeSpan.FromSeconds(5));
         services.AddGrpc();
         services.AddOptions<Grpc.AspNetCore.Server.GrpcServiceOptions>().Configure<IOptions<OriginOptions>>(ConfigureGrpc);
         services.AddSingleton<TunnelCounters>();

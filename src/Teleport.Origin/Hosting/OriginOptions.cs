@@ -41,6 +41,12 @@ internal sealed class OriginOptions
     /// <summary>Exchanges run at once per tunnel stream; beyond it exchanges are refused (503 at the edge). Default 10000.</summary>
     public int MaxConcurrentExchanges { get; set; } = 10_000;
 
+    /// <summary>
+    /// On shutdown, how long running exchanges may take to finish (new ones are refused with 503)
+    /// before the tunnel streams close. Default 10 s.
+    /// </summary>
+    public TimeSpan DrainTimeout { get; set; } = TimeSpan.FromSeconds(10);
+
     /// <summary>Most exchanges in one tunnel message. Default 1024.</summary>
     public int MaxBatchItems { get; set; } = 1024;
 

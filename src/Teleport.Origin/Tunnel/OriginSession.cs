@@ -25,8 +25,10 @@ internal sealed class OriginSession
     private readonly int _maxConcurrent;
     private readonly int _maxResponseBody;
     private readonly TimeSpan _timeout;
+    private readonly TimeSpan _drainTimeout;
     private int _active;
     private volatile bool _ended;
+    private volatile bool _draining;
 
     /// <param name="receiveLimit">Largest message the origin accepts, decompressed.</param>
     public OriginSession(EdgeHello hello, OriginOptions options, int receiveLimit, UpstreamForwarder forwarder, TunnelCounters counters, ILogger logger)
@@ -36,6 +38,7 @@ internal sealed class OriginSession
         _logger = logger;
         _maxConcurrent = options.MaxConcurrentExchanges;
         _timeout = options.RequestTimeout;
+        _drainTimeout = options.DrainTimeout;
         var limits = new BatchLimits(options.MaxBatchItems, options.MaxBatchBytes).FitTo(hello.MaxMessageBytes);
         // The edge must be able to take the largest answer in one message.
         _maxResponseBody = (int)Math.Min(options.MaxResponseBodySize, Math.Max(0L, EdgeLimit(hello) - BatchLimits.HeadroomBytes));
@@ -44,15 +47,31 @@ internal sealed class OriginSession
         _decoder = hello.StreamCompression.Length > 0 ? new BatchDecoder<EdgeBatch>(EdgeBatch.Parser, receiveLimit) : null;
     }
 
-    /// <summary>Runs until the edge ends the stream, the connection fails, or <paramref name="cancellationToken"/> fires.</summary>
-    public async Task RunAsync(IAsyncStreamReader<EdgeFrame> requests, IAsyncStreamWriter<OriginFrame> responses, CancellationToken cancellationToken)
+    /// <summary>
+    /// Runs until the edge ends the stream, the connection fails, <paramref name="cancellationToken"/>
+    /// fires, or, once <paramref name="stopping"/> fires, running exchanges have finished (new ones are
+    /// refused meanwhile) or the drain timeout has passed.
+    /// </summary>
+    /// <returns>True when the stream ended because the origin is shutting down.</returns>
+    public async Task<bool> RunAsync(IAsyncStreamReader<EdgeFrame> requests, IAsyncStreamWriter<OriginFrame> responses, CancellationToken cancellationToken, CancellationToken stopping)
     {
         using var lifetime = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
         var writing = _writer.RunAsync(responses, lifetime.Token);
         var reading = ReadAsync(requests, lifetime.Token);
+        var draining = DrainAsync(stopping, lifetime.Token);
         try
         {
-            await await Task.WhenAny(writing, reading);
+            var first = await Task.WhenAny(writing, reading, draining);
+            if (first != draining || !stopping.IsCancellationRequested)
+            {
+                await first;
+                return false;
+            }
+
+            // Answers already queued still go out, then the stream ends normally.
+            _writer.Complete();
+            await writing.WaitAsync(TimeSpan.FromSeconds(5), cancellationToken);
+            return true;
         }
         finally
         {
@@ -66,9 +85,39 @@ internal sealed class OriginSession
             await lifetime.CancelAsync();
             await Quietly(writing);
             await Quietly(reading);
+            await Quietly(draining);
             // Only now: the loops that used them have ended.
             _compressor?.Dispose();
             _decoder?.Dispose();
+        }
+    }
+
+    /// <summary>Once the origin is stopping, refuses new exchanges and waits for the running ones, up to the drain timeout.</summary>
+    private async Task DrainAsync(CancellationToken stopping, CancellationToken cancellationToken)
+    {
+        using (var either = CancellationTokenSource.CreateLinkedTokenSource(stopping, cancellationToken))
+        {
+            try
+            {
+                await Task.Delay(Timeout.Infinite, either.Token);
+            }
+            catch (OperationCanceledException)
+            {
+            }
+        }
+
+        if (!stopping.IsCancellationRequested || cancellationToken.IsCancellationRequested)
+        {
+            // The stream ended first.
+            return;
+        }
+
+        _draining = true;
+        var deadline = Environment.TickCount64 + (long)_drainTimeout.TotalMilliseconds;
+        // Shutdown only: a short poll is simpler than signalling from every exchange's end.
+        while (Volatile.Read(ref _active) > 0 && Environment.TickCount64 < deadline)
+        {
+            await Task.Delay(20, cancellationToken);
         }
     }
 
@@ -149,6 +198,12 @@ internal sealed class OriginSession
         if (id == 0)
         {
             throw new RpcException(new Status(StatusCode.InvalidArgument, "protocol violation: exchange id 0"));
+        }
+
+        if (_draining)
+        {
+            Answer(ErrorItem.Create(id, ErrorCode.ShuttingDown, "the origin is shutting down and takes no new requests"));
+            return;
         }
 
         if (Interlocked.Increment(ref _active) > _maxConcurrent)

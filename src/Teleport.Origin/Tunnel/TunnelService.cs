@@ -19,10 +19,12 @@ internal sealed class TunnelService : global::Teleport.Protocol.V1.Tunnel.Tunnel
     private readonly UpstreamForwarder _forwarder;
     private readonly TunnelCounters _counters;
     private readonly ILogger<TunnelService> _logger;
+    private readonly CancellationToken _stopping;
     private readonly string _agent = TunnelProtocol.Agent("teleport-origin");
 
-    public TunnelService(IOptions<OriginOptions> options, UpstreamForwarder forwarder, TunnelCounters counters, ILogger<TunnelService> logger)
+    public TunnelService(IOptions<OriginOptions> options, UpstreamForwarder forwarder, TunnelCounters counters, IHostApplicationLifetime lifetime, ILogger<TunnelService> logger)
     {
+        _stopping = lifetime.ApplicationStopping;
         _options = options.Value;
         _forwarder = forwarder;
         _counters = counters;
@@ -31,6 +33,11 @@ internal sealed class TunnelService : global::Teleport.Protocol.V1.Tunnel.Tunnel
 
     public override async Task Open(IAsyncStreamReader<EdgeFrame> requestStream, IServerStreamWriter<OriginFrame> responseStream, ServerCallContext context)
     {
+        if (_stopping.IsCancellationRequested)
+        {
+            throw new RpcException(new Status(StatusCode.Unavailable, "the origin is shutting down"));
+        }
+
         var hello = await ReadHelloAsync(requestStream, context);
         var sendCodec = StreamCodecs.NameOf(_options.Compression);
         if (sendCodec.Length > 0 && !hello.Capabilities.Contains(StreamCodecs.Capability(sendCodec)))
@@ -58,12 +65,12 @@ internal sealed class TunnelService : global::Teleport.Protocol.V1.Tunnel.Tunnel
         var session = new OriginSession(hello, _options, ReceiveLimit, _forwarder, _counters, _logger);
         try
         {
-            await session.RunAsync(requestStream, responseStream, context.CancellationToken);
-            OriginLog.StreamClosed(_logger, context.Peer, "the edge ended the stream");
+            var drained = await session.RunAsync(requestStream, responseStream, context.CancellationToken, _stopping);
+            OriginLog.StreamClosed(_logger, context.Peer, drained ? "the origin is shutting down" : "the edge ended the stream");
         }
         catch (Exception ex) when (ex is not RpcException)
         {
-            OriginLog.StreamClosed(_logger, context.Peer, ex.GetBaseException().Message);
+            OriginLog.StreamClosed(_logger, context.Peer, ex.GetBaseException().Message.TrimEnd('.'));
         }
     }
 
