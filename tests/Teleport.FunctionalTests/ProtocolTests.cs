@@ -49,15 +49,28 @@ public sealed class ProtocolTests(ITestOutputHelper output)
     }
 
     [Fact]
-    public async Task Hello_UnknownStreamCodec_FailedPrecondition()
+    public async Task Hello_EdgeListsBrotli_AutoOriginAnswersBrotli()
     {
         await using var origin = await TestServer.StartOriginAsync(output, new Uri("http://127.0.0.1:9"));
         using var peer = new RawEdge(origin.Address);
 
-        var error = await Assert.ThrowsAsync<RpcException>(() => peer.HelloAsync(new EdgeHello { ProtocolVersion = 1, StreamCompression = "zstd" })).DefaultTimeout();
+        var hello = await peer.HelloAsync(new EdgeHello { ProtocolVersion = 1, Capabilities = { "stream-compression/brotli" } }).DefaultTimeout();
 
-        Assert.Equal(StatusCode.FailedPrecondition, error.StatusCode);
-        Assert.Contains("'zstd'", error.Status.Detail);
+        Assert.Equal("brotli", hello.StreamCompression);
+    }
+
+    [Fact]
+    public async Task Hello_UnknownStreamCodec_AcceptedButItsCompressedBatchesRefused()
+    {
+        await using var origin = await TestServer.StartOriginAsync(output, new Uri("http://127.0.0.1:9"));
+        using var peer = new RawEdge(origin.Address);
+
+        var hello = await peer.HelloAsync(new EdgeHello { ProtocolVersion = 1, StreamCompression = "zstd" }).DefaultTimeout();
+        Assert.DoesNotContain("stream-compression/zstd", hello.Capabilities);
+        await peer.Call.RequestStream.WriteAsync(new EdgeFrame { CompressedBatch = ByteString.CopyFromUtf8("zstd bytes") }).DefaultTimeout();
+        var error = await Assert.ThrowsAsync<RpcException>(() => peer.Call.ResponseStream.MoveNext()).DefaultTimeout();
+
+        Assert.Equal(StatusCode.InvalidArgument, error.StatusCode);
     }
 
     [Fact]

@@ -18,8 +18,8 @@ internal static class EdgeApp
         [
             new("listen", S + nameof(EdgeOptions.Listen), "ADDRESS", "Where clients connect (HTTP/1.1 and cleartext HTTP/2). Port 0 picks a free port.", "127.0.0.1:8080"),
             new("origin", S + nameof(EdgeOptions.Origin), "URL", "gRPC address of the teleport-origin.", "http://127.0.0.1:9090"),
-            new("compression", S + nameof(EdgeOptions.Compression), "gzip|brotli|none", "Compression of what the edge sends: gzip compresses each tunnel message alone; brotli keeps one context for the stream's life (smallest, needs a peer that supports it); none. Each side chooses for its own direction.", "gzip"),
-            new("compression-level", S + nameof(EdgeOptions.CompressionLevel), "LEVEL", "Fastest, Optimal or SmallestSize (gzip levels 1, 6, 9; brotli qualities 1, 5, 9).", "Fastest"),
+            new("compression", S + nameof(EdgeOptions.Compression), "auto|brotli|gzip|none", "Compression of what the edge sends. brotli keeps one compression context for the stream's life, so each exchange costs only what differs from earlier ones (needs a peer that supports it); gzip compresses each tunnel message alone (any gRPC peer); auto is brotli when the peer supports it, else gzip; none. Each side chooses for its own direction.", "auto"),
+            new("compression-level", S + nameof(EdgeOptions.CompressionLevel), "LEVEL", "Fastest, Optimal or SmallestSize (gzip levels 1, 6, 9; brotli qualities 2, 4, 6).", "Fastest"),
             new("request-timeout", S + nameof(EdgeOptions.RequestTimeout), "DURATION", "Longest time a request may take before the client gets 504 (e.g. 30s, 500ms, 2m).", "30s"),
             new("tunnel-wait", S + nameof(EdgeOptions.TunnelWait), "DURATION", "How long a request waits for a tunnel to the origin before the client gets 503.", "5s"),
             new("max-request-body-size", S + nameof(EdgeOptions.MaxRequestBodySize), "SIZE", "Largest request body; bigger ones get 413 (e.g. 16MiB).", "16MiB"),

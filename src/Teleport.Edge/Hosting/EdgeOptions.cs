@@ -14,8 +14,8 @@ internal sealed class EdgeOptions
     /// <summary>gRPC address of the origin, http://host:port. Default http://127.0.0.1:9090.</summary>
     public string Origin { get; set; } = "http://127.0.0.1:9090";
 
-    /// <summary>Compression of the messages the edge sends. Default gzip.</summary>
-    public TunnelCompression Compression { get; set; } = TunnelCompression.Gzip;
+    /// <summary>Compression of the messages the edge sends. Default Auto (Brotli when the peer supports it, else gzip).</summary>
+    public TunnelCompression Compression { get; set; } = TunnelCompression.Auto;
 
     /// <summary>gzip level: Fastest, Optimal or SmallestSize. Default Fastest.</summary>
     public CompressionLevel CompressionLevel { get; set; } = CompressionLevel.Fastest;

@@ -161,7 +161,8 @@ internal sealed class TunnelClient : IHostedService, IAsyncDisposable
         try
         {
             var headers = new Metadata();
-            if (_options.Compression == TunnelCompression.Gzip)
+            // gRPC compression is chosen when the call starts; Brotli, if the origin takes it, turns it off per message below.
+            if (_options.Compression is TunnelCompression.Gzip or TunnelCompression.Auto or TunnelCompression.Brotli)
             {
                 headers.Add(TunnelProtocol.ClientEncodingMetadataKey, GzipCompressionProvider.Name);
             }
@@ -174,7 +175,8 @@ internal sealed class TunnelClient : IHostedService, IAsyncDisposable
                     ProtocolVersion = TunnelProtocol.Version,
                     MaxMessageBytes = (uint)ReceiveLimit,
                     Agent = TunnelProtocol.Agent("teleport-edge"),
-                    StreamCompression = StreamCodecs.NameOf(_options.Compression),
+                    // What the edge will send if the origin lists the capability (otherwise it falls back or fails).
+                    StreamCompression = _options.Compression is TunnelCompression.Auto or TunnelCompression.Brotli ? StreamCodecs.Brotli : string.Empty,
                     Capabilities = { StreamCodecs.Capability(StreamCodecs.Brotli) },
                 },
             }, cancellationToken);
@@ -197,7 +199,15 @@ internal sealed class TunnelClient : IHostedService, IAsyncDisposable
                 throw new InvalidOperationException($"The origin wants to send '{answer.Hello.StreamCompression}' stream compression, which this edge cannot decode.");
             }
 
-            return new TunnelConnection(channel, call, answer.Hello, _options, ReceiveLimit, _counters, _logger);
+            var sending = StreamCodecs.Resolve(_options.Compression, answer.Hello.Capabilities.Contains(StreamCodecs.Capability(StreamCodecs.Brotli)))
+                ?? throw new InvalidOperationException("The origin does not support brotli stream compression (--compression brotli); use --compression auto or gzip.");
+            if (sending == TunnelCompression.Brotli)
+            {
+                // Compressed batches must not be compressed again by gRPC.
+                call.RequestStream.WriteOptions = new WriteOptions(WriteFlags.NoCompress);
+            }
+
+            return new TunnelConnection(channel, call, answer.Hello, _options, sending, ReceiveLimit, _counters, _logger);
         }
         catch
         {

@@ -28,7 +28,8 @@ internal sealed class TunnelConnection : IAsyncDisposable
     private readonly ILogger _logger;
 
     /// <param name="receiveLimit">Largest message the edge accepts, decompressed.</param>
-    public TunnelConnection(GrpcChannel channel, AsyncDuplexStreamingCall<EdgeFrame, OriginFrame> call, OriginHello hello, EdgeOptions options, int receiveLimit, TunnelCounters counters, ILogger logger)
+    /// <param name="sending">How the edge compresses what it sends on this stream, as agreed in the hellos.</param>
+    public TunnelConnection(GrpcChannel channel, AsyncDuplexStreamingCall<EdgeFrame, OriginFrame> call, OriginHello hello, EdgeOptions options, TunnelCompression sending, int receiveLimit, TunnelCounters counters, ILogger logger)
     {
         _channel = channel;
         _call = call;
@@ -36,7 +37,7 @@ internal sealed class TunnelConnection : IAsyncDisposable
         _logger = logger;
         Hello = hello;
         var limits = new BatchLimits(options.MaxBatchItems, options.MaxBatchBytes).FitTo(hello.MaxMessageBytes);
-        _writer = new BatchWriter<EdgeFrame, EdgeItem>(CreateFrameBuilder(options, out _compressor), limits, options.MaxPendingExchanges, counters);
+        _writer = new BatchWriter<EdgeFrame, EdgeItem>(CreateFrameBuilder(sending, options.CompressionLevel, out _compressor), limits, options.MaxPendingExchanges, counters);
         _decoder = new BatchDecoder<OriginBatch>(OriginBatch.Parser, receiveLimit);
         MaxRequestBodySize = hello.MaxRequestBodyBytes == 0
             ? options.MaxRequestBodySize
@@ -134,16 +135,16 @@ internal sealed class TunnelConnection : IAsyncDisposable
         _decoder.Dispose();
     }
 
-    private static FrameBuilder<EdgeFrame, EdgeItem> CreateFrameBuilder(EdgeOptions options, out StreamCompressor? compressor)
+    private static FrameBuilder<EdgeFrame, EdgeItem> CreateFrameBuilder(TunnelCompression sending, System.IO.Compression.CompressionLevel level, out StreamCompressor? compressor)
     {
-        if (options.Compression != TunnelCompression.Brotli)
+        if (sending != TunnelCompression.Brotli)
         {
             compressor = null;
             var frame = new EdgeFrame { Batch = new EdgeBatch() };
             return new PlainFrameBuilder<EdgeFrame, EdgeItem>(frame, frame.Batch.Items);
         }
 
-        compressor = new StreamCompressor(StreamCodecs.BrotliQuality(options.CompressionLevel), StreamCodecs.BrotliWindow);
+        compressor = new StreamCompressor(StreamCodecs.BrotliQuality(level), StreamCodecs.BrotliWindow);
         var batch = new EdgeBatch();
         return new CompressedFrameBuilder<EdgeFrame, EdgeItem>(batch, batch.Items, new EdgeFrame(), static (f, payload) => f.CompressedBatch = payload, compressor);
     }
@@ -157,7 +158,7 @@ internal sealed class TunnelConnection : IAsyncDisposable
             var items = frame.KindCase switch
             {
                 OriginFrame.KindOneofCase.Batch => frame.Batch.Items,
-                OriginFrame.KindOneofCase.CompressedBatch when Hello.StreamCompression.Length > 0 => _decoder.Decode(frame.CompressedBatch).Items,
+                OriginFrame.KindOneofCase.CompressedBatch when Hello.StreamCompression == StreamCodecs.Brotli => _decoder.Decode(frame.CompressedBatch).Items,
                 _ => throw new InvalidOperationException($"Protocol violation: the origin sent {frame.KindCase} after its hello."),
             };
             _counters.MessageReceived(items.Count);

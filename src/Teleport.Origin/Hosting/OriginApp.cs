@@ -20,8 +20,8 @@ internal static class OriginApp
         [
             new("listen", S + nameof(OriginOptions.Listen), "ADDRESS", "Where edges connect (gRPC over cleartext HTTP/2). Port 0 picks a free port.", "127.0.0.1:9090"),
             new("upstream", S + nameof(OriginOptions.Upstreams), "URL", "An upstream HTTP server, http://host:port[/base-path]; repeat for several (used in turn). Required.", null, Repeatable: true),
-            new("compression", S + nameof(OriginOptions.Compression), "gzip|brotli|none", "Compression of what the origin sends: gzip compresses each tunnel message alone; brotli keeps one context for the stream's life (smallest, needs a peer that supports it); none. Each side chooses for its own direction.", "gzip"),
-            new("compression-level", S + nameof(OriginOptions.CompressionLevel), "LEVEL", "Fastest, Optimal or SmallestSize (gzip levels 1, 6, 9; brotli qualities 1, 5, 9).", "Fastest"),
+            new("compression", S + nameof(OriginOptions.Compression), "auto|brotli|gzip|none", "Compression of what the origin sends. brotli keeps one compression context for the stream's life, so each exchange costs only what differs from earlier ones (needs a peer that supports it); gzip compresses each tunnel message alone (any gRPC peer); auto is brotli when the peer supports it, else gzip; none. Each side chooses for its own direction.", "auto"),
+            new("compression-level", S + nameof(OriginOptions.CompressionLevel), "LEVEL", "Fastest, Optimal or SmallestSize (gzip levels 1, 6, 9; brotli qualities 2, 4, 6).", "Fastest"),
             new("request-timeout", S + nameof(OriginOptions.RequestTimeout), "DURATION", "Longest wait for an upstream's complete response; then 504 (the edge may ask for less).", "30s"),
             new("upstream-connect-timeout", S + nameof(OriginOptions.UpstreamConnectTimeout), "DURATION", "Longest wait for a TCP connection to an upstream; then 502.", "5s"),
             new("host-header", S + nameof(OriginOptions.HostHeader), "keep|upstream", "Host sent upstream: the one the client sent, or the upstream's own address.", "keep"),
@@ -83,7 +83,8 @@ internal static class OriginApp
         grpc.MaxReceiveMessageSize = BatchLimits.ReceiveLimit(options.MaxRequestBodySize, options.MaxBatchBytes);
         grpc.MaxSendMessageSize = null;
         grpc.CompressionProviders = [new GzipCompressionProvider(options.CompressionLevel)];
-        grpc.ResponseCompressionAlgorithm = options.Compression == TunnelCompression.Gzip ? GzipCompressionProvider.Name : null;
+        // Streams that agree on Brotli turn gRPC compression off for their messages (TunnelService).
+        grpc.ResponseCompressionAlgorithm = options.Compression == TunnelCompression.None ? null : GzipCompressionProvider.Name;
         grpc.ResponseCompressionLevel = options.CompressionLevel;
     }
 

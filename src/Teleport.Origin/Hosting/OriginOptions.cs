@@ -17,8 +17,8 @@ internal sealed class OriginOptions
     /// </summary>
     public List<string> Upstreams { get; set; } = [];
 
-    /// <summary>Compression of the messages the origin sends. Default gzip.</summary>
-    public TunnelCompression Compression { get; set; } = TunnelCompression.Gzip;
+    /// <summary>Compression of the messages the origin sends. Default Auto (Brotli when the peer supports it, else gzip).</summary>
+    public TunnelCompression Compression { get; set; } = TunnelCompression.Auto;
 
     /// <summary>gzip level: Fastest, Optimal or SmallestSize. Default Fastest.</summary>
     public CompressionLevel CompressionLevel { get; set; } = CompressionLevel.Fastest;

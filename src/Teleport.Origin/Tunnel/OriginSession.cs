@@ -31,7 +31,8 @@ internal sealed class OriginSession
     private volatile bool _draining;
 
     /// <param name="receiveLimit">Largest message the origin accepts, decompressed.</param>
-    public OriginSession(EdgeHello hello, OriginOptions options, int receiveLimit, UpstreamForwarder forwarder, TunnelCounters counters, ILogger logger)
+    /// <param name="sending">How the origin compresses what it sends on this stream, as agreed in the hellos.</param>
+    public OriginSession(EdgeHello hello, OriginOptions options, TunnelCompression sending, int receiveLimit, UpstreamForwarder forwarder, TunnelCounters counters, ILogger logger)
     {
         _forwarder = forwarder;
         _counters = counters;
@@ -43,8 +44,9 @@ internal sealed class OriginSession
         // The edge must be able to take the largest answer in one message.
         _maxResponseBody = (int)Math.Min(options.MaxResponseBodySize, Math.Max(0L, EdgeLimit(hello) - BatchLimits.HeadroomBytes));
         // Room for every running exchange's answer plus as many refusals, so answering never waits on the queue.
-        _writer = new BatchWriter<OriginFrame, OriginItem>(CreateFrameBuilder(options, out _compressor), limits, 2 * options.MaxConcurrentExchanges, counters);
-        _decoder = hello.StreamCompression.Length > 0 ? new BatchDecoder<EdgeBatch>(EdgeBatch.Parser, receiveLimit) : null;
+        _writer = new BatchWriter<OriginFrame, OriginItem>(CreateFrameBuilder(sending, options.CompressionLevel, out _compressor), limits, 2 * options.MaxConcurrentExchanges, counters);
+        // An edge announcing a codec this origin does not list must not send compressed batches: without a decoder they are refused.
+        _decoder = hello.StreamCompression == StreamCodecs.Brotli ? new BatchDecoder<EdgeBatch>(EdgeBatch.Parser, receiveLimit) : null;
     }
 
     /// <summary>
@@ -121,16 +123,16 @@ internal sealed class OriginSession
         }
     }
 
-    private static FrameBuilder<OriginFrame, OriginItem> CreateFrameBuilder(OriginOptions options, out StreamCompressor? compressor)
+    private static FrameBuilder<OriginFrame, OriginItem> CreateFrameBuilder(TunnelCompression sending, System.IO.Compression.CompressionLevel level, out StreamCompressor? compressor)
     {
-        if (options.Compression != TunnelCompression.Brotli)
+        if (sending != TunnelCompression.Brotli)
         {
             compressor = null;
             var frame = new OriginFrame { Batch = new OriginBatch() };
             return new PlainFrameBuilder<OriginFrame, OriginItem>(frame, frame.Batch.Items);
         }
 
-        compressor = new StreamCompressor(StreamCodecs.BrotliQuality(options.CompressionLevel), StreamCodecs.BrotliWindow);
+        compressor = new StreamCompressor(StreamCodecs.BrotliQuality(level), StreamCodecs.BrotliWindow);
         var batch = new OriginBatch();
         return new CompressedFrameBuilder<OriginFrame, OriginItem>(batch, batch.Items, new OriginFrame(), static (f, payload) => f.CompressedBatch = payload, compressor);
     }

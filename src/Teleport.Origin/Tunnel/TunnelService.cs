@@ -39,11 +39,13 @@ internal sealed class TunnelService : global::Teleport.Protocol.V1.Tunnel.Tunnel
         }
 
         var hello = await ReadHelloAsync(requestStream, context);
-        var sendCodec = StreamCodecs.NameOf(_options.Compression);
-        if (sendCodec.Length > 0 && !hello.Capabilities.Contains(StreamCodecs.Capability(sendCodec)))
+        var sending = StreamCodecs.Resolve(_options.Compression, hello.Capabilities.Contains(StreamCodecs.Capability(StreamCodecs.Brotli)))
+            ?? throw new RpcException(new Status(StatusCode.FailedPrecondition,
+                $"this origin sends brotli stream compression (--compression brotli), which the edge does not accept; its capabilities: [{string.Join(", ", hello.Capabilities)}]"));
+        if (sending == TunnelCompression.Brotli)
         {
-            throw new RpcException(new Status(StatusCode.FailedPrecondition,
-                $"this origin sends '{sendCodec}' stream compression (--compression), which the edge does not accept; its capabilities: [{string.Join(", ", hello.Capabilities)}]"));
+            // Compressed batches must not be compressed again by gRPC.
+            responseStream.WriteOptions = new WriteOptions(WriteFlags.NoCompress);
         }
 
         await responseStream.WriteAsync(new OriginFrame
@@ -52,7 +54,7 @@ internal sealed class TunnelService : global::Teleport.Protocol.V1.Tunnel.Tunnel
             {
                 ProtocolVersion = TunnelProtocol.Version,
                 MaxMessageBytes = (uint)ReceiveLimit,
-                StreamCompression = sendCodec,
+                StreamCompression = StreamCodecs.NameOf(sending),
                 Capabilities = { StreamCodecs.Capability(StreamCodecs.Brotli) },
                 MaxRequestBodyBytes = (ulong)_options.MaxRequestBodySize,
                 MaxConcurrentExchanges = (uint)_options.MaxConcurrentExchanges,
@@ -62,7 +64,7 @@ internal sealed class TunnelService : global::Teleport.Protocol.V1.Tunnel.Tunnel
 
         _counters.StreamOpened();
         OriginLog.StreamOpened(_logger, context.Peer, hello.Agent);
-        var session = new OriginSession(hello, _options, ReceiveLimit, _forwarder, _counters, _logger);
+        var session = new OriginSession(hello, _options, sending, ReceiveLimit, _forwarder, _counters, _logger);
         try
         {
             var drained = await session.RunAsync(requestStream, responseStream, context.CancellationToken, _stopping);
@@ -100,12 +102,6 @@ internal sealed class TunnelService : global::Teleport.Protocol.V1.Tunnel.Tunnel
         {
             throw new RpcException(new Status(StatusCode.FailedPrecondition,
                 $"unsupported protocol version {hello.ProtocolVersion}; this origin speaks version {TunnelProtocol.Version}"));
-        }
-
-        if (!StreamCodecs.CanDecode(hello.StreamCompression))
-        {
-            throw new RpcException(new Status(StatusCode.FailedPrecondition,
-                $"the edge sends '{hello.StreamCompression}' stream compression, which this origin cannot decode"));
         }
 
         return hello;

@@ -20,12 +20,27 @@ internal static class StreamCodecs
     /// <summary>Whether this build can decode <paramref name="codec"/> (empty: plain batches).</summary>
     public static bool CanDecode(string codec) => codec.Length == 0 || codec == Brotli;
 
-    /// <summary>Brotli quality for a configured level: 1, 5 or 9.</summary>
+    /// <summary>
+    /// What a side sends with, from its configured mode and whether the peer listed the Brotli
+    /// capability; null when the configuration demands Brotli and the peer cannot decode it.
+    /// </summary>
+    public static TunnelCompression? Resolve(TunnelCompression configured, bool peerDecodesBrotli) => configured switch
+    {
+        TunnelCompression.Auto => peerDecodesBrotli ? TunnelCompression.Brotli : TunnelCompression.Gzip,
+        TunnelCompression.Brotli when !peerDecodesBrotli => null,
+        _ => configured,
+    };
+
+    /// <summary>
+    /// Brotli quality for a configured level: 2, 4 or 6. Quality 2 is the fastest that matches
+    /// against earlier messages (qualities 0-1 compress each flushed block on its own), at about the
+    /// CPU of gzip level 1 (bench/: CodecBenchmarks, and `ratios`).
+    /// </summary>
     public static int BrotliQuality(CompressionLevel level) => level switch
     {
         CompressionLevel.NoCompression => 0,
-        CompressionLevel.Fastest => 1,
-        CompressionLevel.SmallestSize => 9,
-        _ => 5,
+        CompressionLevel.Fastest => 2,
+        CompressionLevel.SmallestSize => 6,
+        _ => 4,
     };
 }

@@ -3,6 +3,12 @@ namespace Teleport.Protocol.Compression;
 /// <summary>How a side compresses the messages it sends on the tunnel stream.</summary>
 internal enum TunnelCompression
 {
+    /// <summary>
+    /// <see cref="Brotli"/> when the peer announced it can decode it, <see cref="Gzip"/> otherwise:
+    /// the smallest mode that works with any conforming peer.
+    /// </summary>
+    Auto,
+
     /// <summary>gRPC message compression with gzip ("grpc-encoding: gzip"): each message compressed on its own.</summary>
     Gzip,
 
