@@ -25,7 +25,7 @@ internal sealed record DemoOptions
           --requests N          Requests to send (default: 5000).
           --concurrency N       Requests in flight at once, one client connection each (default: 64).
           --compression MODE    Passed to both edge and origin: what their --compression accepts,
-                                e.g. gzip or none (default: gzip).
+                                auto, brotli, gzip or none (default: auto).
           --serve               After the run, keep serving and print the edge's address and a curl line
                                 until Ctrl+C.
           -h, --help            Show this help and exit.
@@ -37,7 +37,7 @@ internal sealed record DemoOptions
 
     private const string S = "Demo:";
 
-    /// <summary>What the edge's --compression accepts ("gzip|none"), taken from its definition so the two cannot drift.</summary>
+    /// <summary>What the edge's --compression accepts ("auto|brotli|gzip|none"), taken from its definition so the two cannot drift.</summary>
     private static readonly string[] CompressionModes = EdgeApp.Definition.Options.First(o => o.Name == "compression").ValueName.Split('|');
 
     private static readonly CliOption[] Options =
@@ -54,8 +54,8 @@ internal sealed record DemoOptions
     /// <summary>Requests in flight at once. Default 64, at least 1.</summary>
     public int Concurrency { get; init; } = 64;
 
-    /// <summary>Passed as --compression to the edge and the origin, e.g. "gzip" or "none". Default gzip.</summary>
-    public string Compression { get; init; } = "gzip";
+    /// <summary>Passed as --compression to the edge and the origin, e.g. "auto" or "none". Default auto, as theirs.</summary>
+    public string Compression { get; init; } = "auto";
 
     /// <summary>Keep serving after the run until Ctrl+C.</summary>
     public bool Serve { get; init; }
