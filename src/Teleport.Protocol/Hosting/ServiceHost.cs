@@ -31,7 +31,9 @@ internal static class ServiceHost
             throw new ArgumentException(parsed.Error ?? "--help is answered by RunAsync, not by a builder.");
         }
 
-        var builder = WebApplication.CreateSlimBuilder(new WebApplicationOptions { Args = [] });
+        // No reload-on-change: the default watches the working directory recursively, a thread and
+        // CPU for nothing (settings are validated once at start).
+        var builder = WebApplication.CreateSlimBuilder(new WebApplicationOptions { Args = ["--hostBuilder:reloadConfigOnChange=false"] });
         var configuration = builder.Configuration;
         var environment = CommandLine.ReadEnvironment(service.Options, Environment.GetEnvironmentVariable);
         var configFile = FindValue(parsed.Values, "Config") ?? FindValue(environment, "Config");
@@ -61,6 +63,8 @@ internal static class ServiceHost
             o.TimestampFormat = "HH:mm:ss.fff ";
         });
         builder.Logging.AddFilter("Microsoft.AspNetCore", LogLevel.Warning);
+        // With any level of this category on, hosting builds an Activity and a log scope per request.
+        builder.Logging.AddFilter("Microsoft.AspNetCore.Hosting.Diagnostics", LogLevel.None);
         // Kestrel warns at start that cleartext Http1AndHttp2 endpoints serve HTTP/1.1 only; the edge's
         // prior-knowledge detection makes that untrue, and a false warning on every start misleads.
         builder.Logging.AddFilter("Microsoft.AspNetCore.Server.Kestrel", LogLevel.Error);
