@@ -128,22 +128,7 @@ internal static class LoadClient
             MaxConnectionsPerServer = concurrency,
             // No traceparent headers: the bytes sent are exactly the sample's.
             ActivityHeadersPropagator = null,
-            ConnectCallback = async (context, cancellationToken) =>
-            {
-                var socket = new Socket(SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
-                try
-                {
-                    await socket.ConnectAsync(context.DnsEndPoint, cancellationToken);
-                }
-                catch
-                {
-                    socket.Dispose();
-                    throw;
-                }
-
-                plain.ConnectionOpened();
-                return new CountingStream(new NetworkStream(socket, ownsSocket: true), plain);
-            },
+            ConnectCallback = (context, cancellationToken) => CountingStream.ConnectAsync(context, plain, cancellationToken),
         };
 
         return new HttpClient(handler)

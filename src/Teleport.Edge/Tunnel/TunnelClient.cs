@@ -233,7 +233,7 @@ internal sealed class TunnelClient : IHostedService, IAsyncDisposable
             // The whole tunnel is one HTTP/2 stream: a large window keeps it from stalling on round trips.
             InitialHttp2StreamWindowSize = 8 * 1024 * 1024,
             UseProxy = false,
-            ConnectCallback = ConnectCountedAsync,
+            ConnectCallback = (context, cancellationToken) => CountingStream.ConnectAsync(context, _counters, cancellationToken),
         };
 
         return GrpcChannel.ForAddress(_origin, new GrpcChannelOptions
@@ -245,23 +245,6 @@ internal sealed class TunnelClient : IHostedService, IAsyncDisposable
             // gzip is always accepted; --compression only decides what this side sends.
             CompressionProviders = [_gzip],
         });
-    }
-
-    private async ValueTask<Stream> ConnectCountedAsync(SocketsHttpConnectionContext context, CancellationToken cancellationToken)
-    {
-        var socket = new Socket(SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
-        try
-        {
-            await socket.ConnectAsync(context.DnsEndPoint, cancellationToken);
-        }
-        catch
-        {
-            socket.Dispose();
-            throw;
-        }
-
-        _counters.ConnectionOpened();
-        return new CountingStream(new NetworkStream(socket, ownsSocket: true), _counters);
     }
 
     private static TimeSpan RetryDelay(int failures)

@@ -52,8 +52,6 @@ internal sealed class TunnelConnection : IAsyncDisposable
 
     public bool IsLive => !_lifetime.IsCancellationRequested;
 
-    public int PendingCount => _pending.Count;
-
     /// <summary>Registers an exchange; null when the stream has already ended.</summary>
     public PendingExchange? TryBegin(long deadline) => _pending.TryAdd(deadline);
 
@@ -85,9 +83,7 @@ internal sealed class TunnelConnection : IAsyncDisposable
         if (_pending.TryRemove(exchange.Id, out _))
         {
             exchange.TryComplete(answer);
-            var cancel = new EdgeItem { ExchangeId = exchange.Id, Cancel = new Cancel { Reason = reason } };
-            // Best effort: when the queue is full or closed, the origin's own timeout ends the work.
-            _writer.TryEnqueue(new OutgoingItem<EdgeItem>(cancel, 16));
+            SendCancel(exchange.Id, reason);
         }
     }
 
@@ -149,6 +145,10 @@ internal sealed class TunnelConnection : IAsyncDisposable
         return new CompressedFrameBuilder<EdgeFrame, EdgeItem>(batch, batch.Items, new EdgeFrame(), static (f, payload) => f.CompressedBatch = payload, compressor);
     }
 
+    /// <summary>Best effort: when the queue is full or closed, the origin's own timeout ends the work.</summary>
+    private void SendCancel(ulong id, CancelReason reason)
+        => _writer.TryEnqueue(new OutgoingItem<EdgeItem>(new EdgeItem { ExchangeId = id, Cancel = new Cancel { Reason = reason } }, 16));
+
     private async Task ReadAsync(CancellationToken cancellationToken)
     {
         var responses = _call.ResponseStream;
@@ -185,8 +185,7 @@ internal sealed class TunnelConnection : IAsyncDisposable
             foreach (var exchange in expired)
             {
                 exchange.TryComplete(LocalErrors.NoAnswer);
-                _writer.TryEnqueue(new OutgoingItem<EdgeItem>(
-                    new EdgeItem { ExchangeId = exchange.Id, Cancel = new Cancel { Reason = CancelReason.Deadline } }, 16));
+                SendCancel(exchange.Id, CancelReason.Deadline);
             }
 
             if (expired.Count > 0)

@@ -14,8 +14,6 @@ internal sealed class UpstreamSelector
         _upstreams = [.. options.Value.Upstreams.Select(u => new UpstreamAddress(new Uri(u)))];
     }
 
-    public IReadOnlyList<UpstreamAddress> All => _upstreams;
-
     public UpstreamAddress Next()
         => _upstreams.Length == 1 ? _upstreams[0] : _upstreams[Interlocked.Increment(ref _next) % (uint)_upstreams.Length];
 }

@@ -16,8 +16,6 @@ internal sealed class GzipCompressionProvider(CompressionLevel level) : ICompres
 
     public string EncodingName => Name;
 
-    public CompressionLevel Level => level;
-
     public Stream CreateCompressionStream(Stream stream, CompressionLevel? compressionLevel)
         => new GZipStream(stream, level, leaveOpen: true);
 

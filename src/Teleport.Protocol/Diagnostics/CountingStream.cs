@@ -1,3 +1,5 @@
+using System.Net.Sockets;
+
 namespace Teleport.Protocol.Diagnostics;
 
 /// <summary>
@@ -7,6 +9,24 @@ namespace Teleport.Protocol.Diagnostics;
 /// </summary>
 internal sealed class CountingStream(Stream inner, TunnelCounters counters) : Stream
 {
+    /// <summary>A <see cref="SocketsHttpHandler.ConnectCallback"/> body: a TCP connection (no Nagle) whose bytes land in <paramref name="counters"/>.</summary>
+    public static async ValueTask<Stream> ConnectAsync(SocketsHttpConnectionContext context, TunnelCounters counters, CancellationToken cancellationToken)
+    {
+        var socket = new Socket(SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
+        try
+        {
+            await socket.ConnectAsync(context.DnsEndPoint, cancellationToken).ConfigureAwait(false);
+        }
+        catch
+        {
+            socket.Dispose();
+            throw;
+        }
+
+        counters.ConnectionOpened();
+        return new CountingStream(new NetworkStream(socket, ownsSocket: true), counters);
+    }
+
     public override bool CanRead => inner.CanRead;
     public override bool CanSeek => false;
     public override bool CanWrite => inner.CanWrite;
