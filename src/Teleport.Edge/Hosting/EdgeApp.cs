@@ -28,6 +28,7 @@ internal static class EdgeApp
             new("max-pending", S + nameof(EdgeOptions.MaxPendingExchanges), "N", "Requests in flight at once; beyond it clients get 503 at once.", "10000"),
             new("max-batch-items", S + nameof(EdgeOptions.MaxBatchItems), "N", "Most exchanges in one tunnel message.", "1024"),
             new("max-batch-bytes", S + nameof(EdgeOptions.MaxBatchBytes), "SIZE", "Soft cap on one tunnel message (a larger single request travels alone).", "1MiB"),
+            new("max-batch-delay", S + nameof(EdgeOptions.MaxBatchDelay), "DURATION", "How long a tunnel message may wait for more requests before it is sent (e.g. 1ms). 0 sends at once: batches still grow with load, with no added latency.", "0"),
             new("forwarded-headers", S + nameof(EdgeOptions.ForwardedHeaders), "append|set|off", "X-Forwarded-For/-Proto/-Host: add this hop to the client's values, replace them, or leave them alone.", "append"),
             new("config", S + "Config", "FILE", "A JSON settings file read on top of appsettings.json (keys as in appsettings.json).", null),
         ]);

@@ -44,6 +44,9 @@ internal sealed class EdgeOptions
     /// <summary>Soft cap on one tunnel message's size, in bytes (one larger item travels alone). Default 1 MiB.</summary>
     public int MaxBatchBytes { get; set; } = 1024 * 1024;
 
+    /// <summary>How long a tunnel message that is not full waits for more exchanges; zero sends at once (batches then grow with load only). Default 0.</summary>
+    public TimeSpan MaxBatchDelay { get; set; }
+
     /// <summary>X-Forwarded-For/-Proto/-Host: Append to what the client sent, Set (replace) or Off. Default Append.</summary>
     public ForwardedHeadersMode ForwardedHeaders { get; set; } = ForwardedHeadersMode.Append;
 }

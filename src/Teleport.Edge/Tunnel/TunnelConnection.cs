@@ -36,7 +36,7 @@ internal sealed class TunnelConnection : IAsyncDisposable
         _counters = counters;
         _logger = logger;
         Hello = hello;
-        var limits = new BatchLimits(options.MaxBatchItems, options.MaxBatchBytes).FitTo(hello.MaxMessageBytes);
+        var limits = new BatchLimits(options.MaxBatchItems, options.MaxBatchBytes, options.MaxBatchDelay).FitTo(hello.MaxMessageBytes);
         _writer = new BatchWriter<EdgeFrame, EdgeItem>(CreateFrameBuilder(sending, options.CompressionLevel, out _compressor), limits, options.MaxPendingExchanges, counters);
         _decoder = new BatchDecoder<OriginBatch>(OriginBatch.Parser, receiveLimit);
         MaxRequestBodySize = hello.MaxRequestBodyBytes == 0

@@ -31,6 +31,7 @@ internal static class OriginApp
             new("drain-timeout", S + nameof(OriginOptions.DrainTimeout), "DURATION", "On shutdown (SIGTERM), how long running exchanges may take to finish while new ones are refused (503 at the edge).", "10s"),
             new("max-batch-items", S + nameof(OriginOptions.MaxBatchItems), "N", "Most exchanges in one tunnel message.", "1024"),
             new("max-batch-bytes", S + nameof(OriginOptions.MaxBatchBytes), "SIZE", "Soft cap on one tunnel message (a larger single response travels alone).", "1MiB"),
+            new("max-batch-delay", S + nameof(OriginOptions.MaxBatchDelay), "DURATION", "How long a tunnel message may wait for more responses before it is sent (e.g. 1ms). 0 sends at once: batches still grow with load, with no added latency.", "0"),
             new("config", S + "Config", "FILE", "A JSON settings file read on top of appsettings.json (keys as in appsettings.json).", null),
         ]);
 

@@ -52,6 +52,9 @@ internal sealed class OriginOptions
 
     /// <summary>Soft cap on one tunnel message's size, in bytes (one larger item travels alone). Default 1 MiB.</summary>
     public int MaxBatchBytes { get; set; } = 1024 * 1024;
+
+    /// <summary>How long a tunnel message that is not full waits for more exchanges; zero sends at once (batches then grow with load only). Default 0.</summary>
+    public TimeSpan MaxBatchDelay { get; set; }
 }
 
 /// <summary>Which Host header the origin sends upstream.</summary>

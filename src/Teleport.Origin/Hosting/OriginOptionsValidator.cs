@@ -68,6 +68,11 @@ internal sealed class OriginOptionsValidator : IValidateOptions<OriginOptions>
             (errors ??= []).Add("--max-batch-bytes must be between 1 and 64 MiB.");
         }
 
+        if (o.MaxBatchDelay < TimeSpan.Zero || o.MaxBatchDelay > TimeSpan.FromSeconds(1))
+        {
+            (errors ??= []).Add("--max-batch-delay must be between 0 and 1s.");
+        }
+
         return errors is null ? ValidateOptionsResult.Success : ValidateOptionsResult.Fail(errors);
     }
 }

@@ -40,7 +40,7 @@ internal sealed class OriginSession
         _maxConcurrent = options.MaxConcurrentExchanges;
         _timeout = options.RequestTimeout;
         _drainTimeout = options.DrainTimeout;
-        var limits = new BatchLimits(options.MaxBatchItems, options.MaxBatchBytes).FitTo(hello.MaxMessageBytes);
+        var limits = new BatchLimits(options.MaxBatchItems, options.MaxBatchBytes, options.MaxBatchDelay).FitTo(hello.MaxMessageBytes);
         // The edge must be able to take the largest answer in one message.
         _maxResponseBody = (int)Math.Min(options.MaxResponseBodySize, Math.Max(0L, EdgeLimit(hello) - BatchLimits.HeadroomBytes));
         // Room for every running exchange's answer plus as many refusals, so answering never waits on the queue.

@@ -1,7 +1,11 @@
 namespace Teleport.Protocol.Framing;
 
 /// <summary>Caps on one batch message. An item larger than <see cref="MaxBytes"/> travels alone.</summary>
-internal readonly record struct BatchLimits(int MaxItems, int MaxBytes)
+/// <param name="MaxDelay">
+/// How long a message that is not full may wait for more items after its first; zero (the default)
+/// writes whatever is queued at once, so batches grow only with load and add no latency.
+/// </param>
+internal readonly record struct BatchLimits(int MaxItems, int MaxBytes, TimeSpan MaxDelay = default)
 {
     /// <summary>Room left in every message for item envelopes and headers beside the body bytes.</summary>
     public const int HeadroomBytes = 1024 * 1024;

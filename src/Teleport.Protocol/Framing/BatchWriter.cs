@@ -71,16 +71,12 @@ internal sealed class BatchWriter<TFrame, TItem>
         {
             while (await reader.WaitToReadAsync(cancellationToken))
             {
-                var bytes = 0;
-                // Peek first: an item that would push a non-empty batch over the byte cap waits for the next one.
-                while (_items.Count < _limits.MaxItems
-                    && reader.TryPeek(out var next)
-                    && (_items.Count == 0 || bytes + next.Size <= _limits.MaxBytes)
-                    && reader.TryRead(out next))
+                var bytes = Take(reader, 0);
+                if (_limits.MaxDelay > TimeSpan.Zero && bytes < _limits.MaxBytes && _items.Count < _limits.MaxItems)
                 {
-                    _items.Add(next.Item);
-                    _inFlight.Add(next);
-                    bytes += next.Size;
+                    // Trades latency for fewer, larger messages (httpteleport's MaxBatchDelay); one timer per message, not per item.
+                    await Task.Delay(_limits.MaxDelay, cancellationToken);
+                    bytes = Take(reader, bytes);
                 }
 
                 try
@@ -109,6 +105,23 @@ internal sealed class BatchWriter<TFrame, TItem>
                 left.ReturnBuffer();
             }
         }
+    }
+
+    /// <summary>Moves queued items into the batch up to its caps; returns the batch's bytes.</summary>
+    private int Take(ChannelReader<OutgoingItem<TItem>> reader, int bytes)
+    {
+        // Peek first: an item that would push a non-empty batch over the byte cap waits for the next one.
+        while (_items.Count < _limits.MaxItems
+            && reader.TryPeek(out var next)
+            && (_items.Count == 0 || bytes + next.Size <= _limits.MaxBytes)
+            && reader.TryRead(out next))
+        {
+            _items.Add(next.Item);
+            _inFlight.Add(next);
+            bytes += next.Size;
+        }
+
+        return bytes;
     }
 
     /// <summary>Stops accepting items; <see cref="RunAsync"/> ends once the queue is written out.</summary>

@@ -55,6 +55,23 @@ public sealed class BatchWriterTests
     }
 
     [Fact]
+    public async Task RunAsync_MaxDelay_ItemsArrivingDuringTheDelayShareTheMessage()
+    {
+        var stream = new RecordingStreamWriter();
+        var writer = CreateWriter(Roomy with { MaxDelay = TimeSpan.FromMilliseconds(700) });
+        var run = writer.RunAsync(stream, CancellationToken.None);
+
+        await writer.EnqueueAsync(Item(1), CancellationToken.None).DefaultTimeout();
+        await Task.Delay(50);
+        await writer.EnqueueAsync(Item(2), CancellationToken.None).DefaultTimeout();
+        await writer.EnqueueAsync(Item(3), CancellationToken.None).DefaultTimeout();
+
+        Assert.Equal("[1 2 3]", RecordingStreamWriter.Describe(await stream.NextWriteStartedAsync().DefaultTimeout()));
+        writer.Complete();
+        await run.DefaultTimeout();
+    }
+
+    [Fact]
     public async Task RunAsync_BacklogOverMaxItems_SplitsAtMaxItems()
     {
         var stream = new RecordingStreamWriter();

@@ -29,6 +29,8 @@ public sealed class EdgeOptionsValidatorTests
     [InlineData("MaxBatchItems", "1")]
     [InlineData("MaxBatchBytes", "1")]
     [InlineData("MaxBatchBytes", "67108864")]
+    [InlineData("MaxBatchDelay", "00:00:00.001")]
+    [InlineData("MaxBatchDelay", "00:00:01")]
     public void Validate_BoundaryValue_Succeeds(string key, string value)
     {
         var result = new EdgeOptionsValidator().Validate(null, Bind((key, value)));
@@ -60,6 +62,8 @@ public sealed class EdgeOptionsValidatorTests
     [InlineData("MaxBatchItems", "0", "--max-batch-items")]
     [InlineData("MaxBatchBytes", "0", "--max-batch-bytes")]
     [InlineData("MaxBatchBytes", "67108865", "--max-batch-bytes")]
+    [InlineData("MaxBatchDelay", "-00:00:00.001", "--max-batch-delay")]
+    [InlineData("MaxBatchDelay", "00:00:01.001", "--max-batch-delay")]
     public void Validate_BadValue_ReportsThatSetting(string key, string value, string flag)
     {
         var result = new EdgeOptionsValidator().Validate(null, Bind((key, value)));
