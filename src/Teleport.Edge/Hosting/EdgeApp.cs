@@ -1,4 +1,8 @@
+using System.Net.Security;
+using Microsoft.AspNetCore.Hosting.Server;
+using Microsoft.AspNetCore.Hosting.Server.Features;
 using Microsoft.AspNetCore.Server.Kestrel.Core;
+using Microsoft.AspNetCore.Server.Kestrel.Https;
 using Microsoft.Extensions.Options;
 using Teleport.Edge.Http;
 using Teleport.Edge.Tunnel;
@@ -16,7 +20,10 @@ internal static class EdgeApp
         "teleport-edge",
         "Accepts HTTP requests and carries them to a teleport-origin over one compressed, batched gRPC stream.",
         [
-            new("listen", S + nameof(EdgeOptions.Listen), "ADDRESS", "Where clients connect (HTTP/1.1 and cleartext HTTP/2). Port 0 picks a free port.", "127.0.0.1:8080"),
+            new("listen", S + nameof(EdgeOptions.Listen), "ADDRESS", "Where clients connect; repeat for several. host:port or http://host:port serves HTTP/1.1 and cleartext HTTP/2 (prior knowledge) on one port; https://host:port serves TLS, HTTP/1.1 or HTTP/2 by ALPN (needs --listen-cert); unix:/path/to.sock serves HTTP/1.1 and cleartext HTTP/2 on a unix socket (a stale socket file is removed at start). Port 0 picks a free port. Example: --listen 0.0.0.0:8080 --listen https://0.0.0.0:8443 --listen unix:/run/teleport/edge.sock", EdgeOptions.DefaultListen, Repeatable: true),
+            new("listen-cert", S + nameof(EdgeOptions.ListenCertificates), "FILE", "PEM certificate for the https:// listeners: the leaf, then any intermediates. Repeat for several; the one whose names match the client's SNI is served (exact name, then wildcard), else the first.", null, Repeatable: true),
+            new("listen-key", S + nameof(EdgeOptions.ListenKeys), "FILE", "Unencrypted PEM private key of the --listen-cert in the same position; leave out when each certificate file holds its key.", null, Repeatable: true),
+            new("listen-unix-mode", S + nameof(EdgeOptions.ListenUnixMode), "MODE", "Permissions of the unix: listeners' socket files, in octal (e.g. 660: owner and group may connect). Default: as the umask leaves them.", null),
             new("origin", S + nameof(EdgeOptions.Origin), "URL", "gRPC address of the teleport-origin.", "http://127.0.0.1:9090"),
             new("compression", S + nameof(EdgeOptions.Compression), "auto|brotli|gzip|none", "Compression of what the edge sends. brotli keeps one compression context for the stream's life, so each exchange costs only what differs from earlier ones (needs a peer that supports it); gzip compresses each tunnel message alone (any gRPC peer); auto is brotli when the peer supports it, else gzip; none. Each side chooses for its own direction.", "auto"),
             new("compression-level", S + nameof(EdgeOptions.CompressionLevel), "LEVEL", "Fastest, Optimal or SmallestSize (gzip levels 1, 6, 9; brotli qualities 2, 4, 6).", "Fastest"),
@@ -41,13 +48,24 @@ internal static class EdgeApp
     {
         var builder = ServiceHost.CreateBuilder(Definition, args);
         var services = builder.Services;
-        services.AddOptions<EdgeOptions>().BindConfiguration(EdgeOptions.Section).ValidateOnStart();
+        services.AddOptions<EdgeOptions>().BindConfiguration(EdgeOptions.Section)
+            .PostConfigure<IConfiguration>(static (options, configuration) =>
+            {
+                // Listen was a single string before it became a list; "Listen": "0.0.0.0:8080" in a JSON file
+                // would otherwise bind to nothing and silently leave the default in place.
+                if (options.Listen.Count == 0 && configuration[S + nameof(EdgeOptions.Listen)] is { Length: > 0 } single)
+                {
+                    options.Listen.Add(single);
+                }
+            })
+            .ValidateOnStart();
         services.AddSingleton<IValidateOptions<EdgeOptions>, EdgeOptionsValidator>();
         services.AddOptions<KestrelServerOptions>().Configure<IOptions<EdgeOptions>>(ConfigureKestrel);
         services.AddSingleton<TunnelCounters>();
         services.AddSingleton<TunnelClient>();
         services.AddHostedService(static sp => sp.GetRequiredService<TunnelClient>());
         services.AddSingleton<EdgeRequestHandler>();
+        services.AddHostedService<UnixSocketFiles>();
 
         configure?.Invoke(builder);
         var app = builder.Build();
@@ -66,20 +84,52 @@ internal static class EdgeApp
         // answers 413 with a reason; Kestrel's own limit would throw mid-read instead.
         kestrel.Limits.MaxRequestBodySize = null;
         kestrel.Limits.MaxRequestHeadersTotalSize = options.MaxRequestHeadersSize;
-        if (ListenAddress.TryParse(options.Listen, out var endPoint))
+        ServerCertificates? certificates = null;
+        foreach (var text in options.ListenOrDefault())
         {
-            kestrel.Listen(endPoint, static listen =>
+            // The validator has accepted every value by now: reading IOptions<EdgeOptions>.Value ran it.
+            var listener = EdgeListener.TryParse(text, out var parsed) ? parsed : throw new InvalidOperationException($"--listen '{text}' was not validated.");
+            switch (listener.Kind)
             {
-                listen.Protocols = HttpProtocols.Http1AndHttp2;
-                listen.Use(static next => connection => CleartextHttp2Detection.OnConnectionAsync(connection, next));
-            });
+                case ListenerKind.Http:
+                    kestrel.Listen(listener.EndPoint!, ConfigureCleartext);
+                    break;
+                case ListenerKind.Unix:
+                    kestrel.ListenUnixSocket(listener.SocketPath!, ConfigureCleartext);
+                    break;
+                case ListenerKind.Https:
+                    certificates ??= ServerCertificates.TryLoad(options.ListenCertificates, options.ListenKeys, out var loaded, out var errors)
+                        ? loaded
+                        : throw new InvalidOperationException(string.Join(" ", errors));
+                    kestrel.Listen(listener.EndPoint!, listen =>
+                    {
+                        // Over TLS, Kestrel offers h2 and http/1.1 by ALPN itself, also with a handshake callback.
+                        listen.Protocols = HttpProtocols.Http1AndHttp2;
+                        listen.UseHttps(new TlsHandshakeCallbackOptions
+                        {
+                            OnConnection = static context => ValueTask.FromResult(new SslServerAuthenticationOptions
+                            {
+                                ServerCertificateContext = ((ServerCertificates)context.State!).Select(context.ClientHelloInfo.ServerName),
+                            }),
+                            OnConnectionState = certificates,
+                        });
+                    });
+                    break;
+            }
         }
+    }
+
+    private static void ConfigureCleartext(ListenOptions listen)
+    {
+        listen.Protocols = HttpProtocols.Http1AndHttp2;
+        listen.Use(static next => connection => CleartextHttp2Detection.OnConnectionAsync(connection, next));
     }
 
     private static void LogListening(WebApplication app)
     {
         var options = app.Services.GetRequiredService<IOptions<EdgeOptions>>().Value;
         var logger = app.Services.GetRequiredService<ILoggerFactory>().CreateLogger("Teleport.Edge");
-        EdgeLog.Listening(logger, ServiceHost.Address(app).ToString(), options.Origin, options.Compression.ToString().ToLowerInvariant());
+        var addresses = app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses;
+        EdgeLog.Listening(logger, string.Join(", ", addresses), options.Origin, options.Compression.ToString().ToLowerInvariant());
     }
 }

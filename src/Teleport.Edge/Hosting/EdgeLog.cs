@@ -26,6 +26,6 @@ internal static partial class EdgeLog
     public static partial void ExchangeFailed(ILogger logger, string method, string target, int status, ErrorCode code, string reason);
 
     [LoggerMessage(EventId = 6, EventName = "Listening", Level = LogLevel.Information,
-        Message = "Edge listening on {Address}, tunnelling to {Origin} (compression {Compression}).")]
-    public static partial void Listening(ILogger logger, string address, string origin, string compression);
+        Message = "Edge listening on {Addresses}, tunnelling to {Origin} (compression {Compression}).")]
+    public static partial void Listening(ILogger logger, string addresses, string origin, string compression);
 }

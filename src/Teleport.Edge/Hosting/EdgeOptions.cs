@@ -8,8 +8,34 @@ internal sealed class EdgeOptions
 {
     public const string Section = "Edge";
 
-    /// <summary>Address the HTTP listener binds (HTTP/1.1 and cleartext HTTP/2). Default 127.0.0.1:8080; port 0 picks a free port.</summary>
-    public string Listen { get; set; } = "127.0.0.1:8080";
+    /// <summary>The listener used when <see cref="Listen"/> is empty.</summary>
+    public const string DefaultListen = "127.0.0.1:8080";
+
+    /// <summary>
+    /// Where clients connect, one entry per listener (see <see cref="EdgeListener"/>): "host:port" or "http://host:port"
+    /// (HTTP/1.1 and cleartext HTTP/2), "https://host:port" (TLS; HTTP/1.1 or HTTP/2 by ALPN) or "unix:/path/to.sock".
+    /// Empty means <see cref="DefaultListen"/>: the binder appends to a list, so a default item here could never be
+    /// replaced. Port 0 picks a free port.
+    /// </summary>
+    public List<string> Listen { get; set; } = [];
+
+    /// <summary>
+    /// PEM certificate files for the https:// listeners, leaf first, then any intermediates. The one whose names
+    /// match the client's SNI is served; the first one when none matches or the client sends no SNI.
+    /// </summary>
+    public List<string> ListenCertificates { get; set; } = [];
+
+    /// <summary>
+    /// Unencrypted PEM private keys, one per <see cref="ListenCertificates"/> entry in the same order; empty when
+    /// each certificate file holds its own key.
+    /// </summary>
+    public List<string> ListenKeys { get; set; } = [];
+
+    /// <summary>The listeners to open: <see cref="Listen"/>, or <see cref="DefaultListen"/> when it is empty.</summary>
+    public IReadOnlyList<string> ListenOrDefault() => Listen.Count == 0 ? [DefaultListen] : Listen;
+
+    /// <summary>Permissions of the unix: listeners' socket files, in octal (e.g. 660). Default: as the umask leaves them.</summary>
+    public string? ListenUnixMode { get; set; }
 
     /// <summary>gRPC address of the origin, http://host:port. Default http://127.0.0.1:9090.</summary>
     public string Origin { get; set; } = "http://127.0.0.1:9090";

@@ -1,5 +1,4 @@
 using Microsoft.Extensions.Options;
-using Teleport.Protocol.Hosting;
 
 namespace Teleport.Edge.Hosting;
 
@@ -9,10 +8,7 @@ internal sealed class EdgeOptionsValidator : IValidateOptions<EdgeOptions>
     public ValidateOptionsResult Validate(string? name, EdgeOptions o)
     {
         List<string>? errors = null;
-        if (!ListenAddress.TryParse(o.Listen, out _))
-        {
-            (errors ??= []).Add($"--listen '{o.Listen}' is not an address like 127.0.0.1:8080.");
-        }
+        ValidateListeners(o, ref errors);
 
         if (!Uri.TryCreate(o.Origin, UriKind.Absolute, out var origin) || origin.Scheme != Uri.UriSchemeHttp || origin.PathAndQuery != "/" || origin.Fragment.Length > 0)
         {
@@ -66,5 +62,62 @@ internal sealed class EdgeOptionsValidator : IValidateOptions<EdgeOptions>
         }
 
         return errors is null ? ValidateOptionsResult.Success : ValidateOptionsResult.Fail(errors);
+    }
+
+    private static void ValidateListeners(EdgeOptions o, ref List<string>? errors)
+    {
+        var https = false;
+        var unix = false;
+        var endPoints = new HashSet<string>(StringComparer.OrdinalIgnoreCase);
+        foreach (var text in o.ListenOrDefault())
+        {
+            if (!EdgeListener.TryParse(text, out var listener))
+            {
+                (errors ??= []).Add($"--listen '{text}' is not an address like 127.0.0.1:8080, https://0.0.0.0:8443 or unix:/run/teleport/edge.sock.");
+                continue;
+            }
+
+            // Kestrel would fail on the second bind with a less helpful message; port 0 binds a new port each time.
+            if ((listener.EndPoint is not { Port: 0 }) && !endPoints.Add(listener.EndPoint?.ToString() ?? listener.SocketPath!))
+            {
+                (errors ??= []).Add($"--listen '{text}' is given more than once.");
+            }
+
+            https |= listener.Kind == ListenerKind.Https;
+            unix |= listener.Kind == ListenerKind.Unix;
+        }
+
+        if (https && o.ListenCertificates.Count == 0)
+        {
+            (errors ??= []).Add("--listen-cert is required for https:// listeners: give a PEM certificate file (and its key with --listen-key).");
+        }
+        else if (!https && (o.ListenCertificates.Count > 0 || o.ListenKeys.Count > 0))
+        {
+            (errors ??= []).Add("--listen-cert and --listen-key apply to https:// listeners only, and no --listen is https://.");
+        }
+        else if (o.ListenKeys.Count > 0 && o.ListenKeys.Count != o.ListenCertificates.Count)
+        {
+            (errors ??= []).Add($"--listen-key is given {o.ListenKeys.Count} times for {o.ListenCertificates.Count} --listen-cert: give one key per certificate, in the same order, or none when each certificate file holds its key.");
+        }
+        else if (https && !ServerCertificates.TryLoad(o.ListenCertificates, o.ListenKeys, out _, out var certificateErrors))
+        {
+            (errors ??= []).AddRange(certificateErrors);
+        }
+
+        if (o.ListenUnixMode is not null)
+        {
+            if (!UnixSocketFiles.TryParseMode(o.ListenUnixMode, out _))
+            {
+                (errors ??= []).Add($"--listen-unix-mode '{o.ListenUnixMode}' is not an octal mode like 660.");
+            }
+            else if (!unix)
+            {
+                (errors ??= []).Add("--listen-unix-mode applies to unix: listeners only, and no --listen is unix:.");
+            }
+            else if (OperatingSystem.IsWindows())
+            {
+                (errors ??= []).Add("--listen-unix-mode is not supported on Windows.");
+            }
+        }
     }
 }

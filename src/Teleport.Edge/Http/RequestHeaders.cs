@@ -1,4 +1,5 @@
 using Google.Protobuf.Collections;
+using Microsoft.AspNetCore.Connections.Features;
 using Microsoft.Extensions.Primitives;
 using Teleport.Edge.Hosting;
 using Teleport.Protocol.Http;
@@ -37,12 +38,20 @@ internal static class RequestHeaders
         {
             var append = mode == ForwardedHeadersMode.Append;
             size += Add(target, ForwardedFor, Earlier(headers, ForwardedFor, connection, append), request.HttpContext.Connection.RemoteIpAddress?.ToString());
-            size += Add(target, ForwardedProto, Earlier(headers, ForwardedProto, connection, append), request.Scheme);
+            size += Add(target, ForwardedProto, Earlier(headers, ForwardedProto, connection, append), ListenerScheme(request.HttpContext));
             size += Add(target, ForwardedHost, Earlier(headers, ForwardedHost, connection, append), headers.Host);
         }
 
         return size;
     }
+
+    /// <summary>
+    /// "https" on a TLS listener, else "http". Not request.Scheme: HTTP/2 clients state their own :scheme, and the
+    /// edge lets them (AllowAlternateSchemes, for h2c), so an h2c client could claim "https". Only Kestrel's TLS
+    /// middleware sets the handshake feature; the h2c detection's stand-in does not.
+    /// </summary>
+    private static string ListenerScheme(HttpContext context)
+        => context.Features.Get<ITlsHandshakeFeature>() is null ? Uri.UriSchemeHttp : Uri.UriSchemeHttps;
 
     // A client's X-Forwarded-* value that its Connection header names belongs to its hop only (RFC 9110 7.6.1).
     private static StringValues Earlier(IHeaderDictionary headers, string name, StringValues connection, bool append)

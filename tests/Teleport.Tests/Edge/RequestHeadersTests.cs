@@ -1,5 +1,7 @@
 using System.Net;
+using System.Security.Authentication;
 using Google.Protobuf.Collections;
+using Microsoft.AspNetCore.Connections.Features;
 using Microsoft.AspNetCore.Http;
 using Microsoft.Extensions.Primitives;
 using Teleport.Edge.Hosting;
@@ -174,14 +176,50 @@ public sealed class RequestHeadersTests
         Assert.Empty(target);
     }
 
-    /// <summary>An HTTPS request for example.com from 10.0.0.7.</summary>
+    [Fact]
+    public void Copy_SchemeClaimedWithoutTls_ForwardsTheListenersScheme()
+    {
+        // An h2c client states its own :scheme; only the listener's TLS says what the hop really was.
+        var context = new DefaultHttpContext();
+        context.Request.Scheme = "https";
+
+        var headers = Copy(context.Request, ForwardedHeadersMode.Set);
+
+        Assert.Equal(["X-Forwarded-Proto: http"], headers);
+    }
+
+    /// <summary>A request for example.com from 10.0.0.7 that came over TLS.</summary>
     private static HttpRequest Request()
     {
         var context = new DefaultHttpContext();
         context.Connection.RemoteIpAddress = IPAddress.Parse("10.0.0.7");
+        context.Features.Set<ITlsHandshakeFeature>(new Tls());
         context.Request.Scheme = "https";
         context.Request.Host = new HostString("example.com");
         return context.Request;
+    }
+
+    private sealed class Tls : ITlsHandshakeFeature
+    {
+        public SslProtocols Protocol => SslProtocols.Tls13;
+
+        [Obsolete("Required by the interface.")]
+        public CipherAlgorithmType CipherAlgorithm => CipherAlgorithmType.Aes256;
+
+        [Obsolete("Required by the interface.")]
+        public int CipherStrength => 256;
+
+        [Obsolete("Required by the interface.")]
+        public HashAlgorithmType HashAlgorithm => HashAlgorithmType.Sha384;
+
+        [Obsolete("Required by the interface.")]
+        public int HashStrength => 384;
+
+        [Obsolete("Required by the interface.")]
+        public ExchangeAlgorithmType KeyExchangeAlgorithm => ExchangeAlgorithmType.None;
+
+        [Obsolete("Required by the interface.")]
+        public int KeyExchangeStrength => 0;
     }
 
     private static string[] Copy(HttpRequest request, ForwardedHeadersMode mode)

@@ -14,8 +14,10 @@ public sealed class EdgeOptionsValidatorTests
     }
 
     [Theory]
-    [InlineData("Listen", "127.0.0.1:0")]
-    [InlineData("Listen", "[::]:8080")]
+    [InlineData("Listen:0", "127.0.0.1:0")]
+    [InlineData("Listen:0", "[::]:8080")]
+    [InlineData("Listen:0", "http://0.0.0.0:8080")]
+    [InlineData("Listen:0", "unix:/run/teleport/edge.sock")]
     [InlineData("Origin", "http://origin:9090/")]
     [InlineData("RequestTimeout", "00:00:00.001")]
     [InlineData("RequestTimeout", "49.17:02:47.295")]
@@ -39,8 +41,14 @@ public sealed class EdgeOptionsValidatorTests
     }
 
     [Theory]
-    [InlineData("Listen", "nonsense", "--listen")]
-    [InlineData("Listen", "127.0.0.1", "--listen")]
+    [InlineData("Listen:0", "nonsense", "--listen")]
+    [InlineData("Listen:0", "127.0.0.1", "--listen")]
+    [InlineData("Listen:0", "unix:edge.sock", "--listen")]
+    [InlineData("Listen:0", "unix:", "--listen")]
+    [InlineData("Listen:0", "https://127.0.0.1:8443", "--listen-cert")]
+    [InlineData("ListenCertificates:0", "/etc/teleport/edge.pem", "--listen-cert")]
+    [InlineData("ListenKeys:0", "/etc/teleport/edge.key", "--listen-cert")]
+    [InlineData("ListenUnixMode", "660", "--listen-unix-mode")]
     [InlineData("Origin", "", "--origin")]
     [InlineData("Origin", "origin:9090", "--origin")]
     [InlineData("Origin", "https://origin:9090", "--origin")]
@@ -77,7 +85,7 @@ public sealed class EdgeOptionsValidatorTests
     public void Validate_EverySettingBad_ReportsAllAtOnce()
     {
         var options = Bind(
-            ("Listen", "nonsense"),
+            ("Listen:0", "nonsense"),
             ("Origin", "ftp://origin"),
             ("RequestTimeout", "00:00:00"),
             ("TunnelWait", "-00:00:01"),
@@ -94,6 +102,47 @@ public sealed class EdgeOptionsValidatorTests
             ["--listen", "--origin", "--request-timeout", "--tunnel-wait", "--max-request-body-size", "--max-response-body-size",
              "--max-request-headers-size", "--max-pending", "--max-batch-items", "--max-batch-bytes"],
             (result.Failures ?? []).Select(f => f.Split(' ')[0]));
+    }
+
+    [Fact]
+    public void Validate_SameAddressTwice_ReportsTheRepeat()
+    {
+        var result = new EdgeOptionsValidator().Validate(null, Bind(("Listen:0", "127.0.0.1:8080"), ("Listen:1", "http://127.0.0.1:8080")));
+
+        var error = Assert.Single(result.Failures ?? []);
+        Assert.Equal("--listen 'http://127.0.0.1:8080' is given more than once.", error);
+    }
+
+    [Theory]
+    [InlineData("66")]
+    [InlineData("0888")]
+    [InlineData("01777")]
+    [InlineData("rw-rw----")]
+    public void Validate_BadUnixMode_ReportsIt(string mode)
+    {
+        var result = new EdgeOptionsValidator().Validate(null, Bind(("Listen:0", "unix:/run/edge.sock"), ("ListenUnixMode", mode)));
+
+        var error = Assert.Single(result.Failures ?? []);
+        Assert.Equal($"--listen-unix-mode '{mode}' is not an octal mode like 660.", error);
+    }
+
+    [Fact]
+    public void Validate_CertificateFileMissing_NamesTheFile()
+    {
+        var result = new EdgeOptionsValidator().Validate(null, Bind(("Listen:0", "https://127.0.0.1:8443"), ("ListenCertificates:0", "/nonexistent/edge.pem")));
+
+        var error = Assert.Single(result.Failures ?? []);
+        Assert.StartsWith("--listen-cert '/nonexistent/edge.pem' cannot be loaded: ", error);
+    }
+
+    [Fact]
+    public void Validate_KeysForSomeCertificatesOnly_ReportsTheMismatch()
+    {
+        var result = new EdgeOptionsValidator().Validate(null, Bind(
+            ("Listen:0", "https://127.0.0.1:8443"), ("ListenCertificates:0", "a.pem"), ("ListenCertificates:1", "b.pem"), ("ListenKeys:0", "a.key")));
+
+        var error = Assert.Single(result.Failures ?? []);
+        Assert.StartsWith("--listen-key is given 1 times for 2 --listen-cert", error);
     }
 
     /// <summary>Defaults with the given settings bound over them, as the "Edge" section would be.</summary>
