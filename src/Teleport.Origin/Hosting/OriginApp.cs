@@ -19,7 +19,10 @@ internal static class OriginApp
         "Serves tunnel streams from teleport-edge and completes their HTTP exchanges against the configured upstreams only.",
         [
             new("listen", S + nameof(OriginOptions.Listen), "ADDRESS", "Where edges connect (gRPC over cleartext HTTP/2). Port 0 picks a free port.", "127.0.0.1:9090"),
-            new("upstream", S + nameof(OriginOptions.Upstreams), "URL", "An upstream HTTP server, http://host:port[/base-path]; repeat for several (used in turn). Required.", null, Repeatable: true),
+            new("upstream", S + nameof(OriginOptions.Upstreams), "URL", "An upstream HTTP server; repeat for several (used in turn). Required. http://host:port[/base-path] speaks HTTP/1.1; https://host:port[/base-path] speaks TLS, HTTP/2 or HTTP/1.1 by ALPN; h2c://host:port[/base-path] speaks cleartext HTTP/2 with prior knowledge (gRPC servers); unix:/path/to.sock speaks HTTP/1.1 and h2c+unix:/path/to.sock cleartext HTTP/2 over a unix socket. An upstream may be another teleport-edge (a chain of tunnels). Example: --upstream https://app.internal:8443 --upstream h2c://grpc:5000 --upstream unix:/run/app.sock", null, Repeatable: true),
+            new("upstream-ca", S + nameof(OriginOptions.UpstreamCa), "FILE", "PEM file of the CA certificate(s) that https upstreams' certificates must chain to, in place of the system's trusted roots (for a private CA).", null),
+            new("upstream-sni", S + nameof(OriginOptions.UpstreamSni), "NAME", "TLS server name for https upstreams in place of the URL's host: sent as SNI, required in the certificate, and sent as Host (.NET takes SNI from Host; the client's Host still arrives in X-Forwarded-Host). For upstreams addressed by IP, e.g. --upstream https://10.0.0.5:8443 --upstream-sni app.internal.", null),
+            new("upstream-insecure", S + nameof(OriginOptions.UpstreamInsecure), "", "Accept any TLS certificate from https upstreams. For tests only: anyone on the path can then read and change the traffic; a warning is logged at start.", null, IsSwitch: true),
             new("compression", S + nameof(OriginOptions.Compression), "auto|brotli|gzip|none", "Compression of what the origin sends. brotli keeps one compression context for the stream's life, so each exchange costs only what differs from earlier ones (needs a peer that supports it); gzip compresses each tunnel message alone (any gRPC peer); auto is brotli when the peer supports it, else gzip; none. Each side chooses for its own direction.", "auto"),
             new("compression-level", S + nameof(OriginOptions.CompressionLevel), "LEVEL", "Fastest, Optimal or SmallestSize (gzip levels 1, 6, 9; brotli qualities 2, 4, 6).", "Fastest"),
             new("request-timeout", S + nameof(OriginOptions.RequestTimeout), "DURATION", "Longest wait for an upstream's complete response; then 504 (the edge may ask for less).", "30s"),
@@ -94,5 +97,9 @@ internal static class OriginApp
         var options = app.Services.GetRequiredService<IOptions<OriginOptions>>().Value;
         var logger = app.Services.GetRequiredService<ILoggerFactory>().CreateLogger("Teleport.Origin");
         OriginLog.Listening(logger, ServiceHost.Address(app).ToString(), string.Join(", ", options.Upstreams), options.Compression.ToString().ToLowerInvariant());
+        if (options.UpstreamInsecure)
+        {
+            OriginLog.UpstreamTlsUnverified(logger);
+        }
     }
 }

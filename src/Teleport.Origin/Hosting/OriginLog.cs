@@ -28,4 +28,12 @@ internal static partial class OriginLog
     [LoggerMessage(EventId = 6, EventName = "Listening", Level = LogLevel.Information,
         Message = "Origin listening on {Address} (gRPC, h2c), forwarding to {Upstreams} (compression {Compression}).")]
     public static partial void Listening(ILogger logger, string address, string upstreams, string compression);
+
+    [LoggerMessage(EventId = 7, EventName = "UpstreamCertificateRejected", Level = LogLevel.Warning,
+        Message = "The TLS certificate of upstream {Upstream} was rejected: {Reason}.")]
+    public static partial void UpstreamCertificateRejected(ILogger logger, string upstream, string reason);
+
+    [LoggerMessage(EventId = 8, EventName = "UpstreamTlsUnverified", Level = LogLevel.Warning,
+        Message = "INSECURE: --upstream-insecure is set, so the TLS certificates of https upstreams are NOT checked and anyone on the path can read and change the traffic. For tests only.")]
+    public static partial void UpstreamTlsUnverified(ILogger logger);
 }

@@ -12,10 +12,26 @@ internal sealed class OriginOptions
     public string Listen { get; set; } = "127.0.0.1:9090";
 
     /// <summary>
-    /// The upstream HTTP servers, e.g. http://127.0.0.1:8081; requests go to them in turn. Required:
-    /// the origin never sends anywhere else, whatever a request says.
+    /// The upstream HTTP servers, e.g. http://127.0.0.1:8081, https://app:8443, h2c://grpc:5000, unix:/run/app.sock
+    /// or h2c+unix:/run/grpc.sock (see <see cref="Upstream.UpstreamAddress"/>); requests go to them in turn.
+    /// Required: the origin never sends anywhere else, whatever a request says.
     /// </summary>
     public List<string> Upstreams { get; set; } = [];
+
+    /// <summary>
+    /// PEM file of the CA certificate(s) that https upstreams' certificates must chain to, in place of the system's
+    /// trusted roots. Default: none (system trust).
+    /// </summary>
+    public string? UpstreamCa { get; set; }
+
+    /// <summary>
+    /// TLS server name for https upstreams, in place of the URL's host: sent as SNI, required in the certificate,
+    /// and (since .NET takes SNI from it) sent as Host. Default: none (the URL's host).
+    /// </summary>
+    public string? UpstreamSni { get; set; }
+
+    /// <summary>Accept any certificate from https upstreams. For tests only; logged as a warning at start. Default false.</summary>
+    public bool UpstreamInsecure { get; set; }
 
     /// <summary>Compression of the messages the origin sends. Default Auto (Brotli when the peer supports it, else gzip).</summary>
     public TunnelCompression Compression { get; set; } = TunnelCompression.Auto;

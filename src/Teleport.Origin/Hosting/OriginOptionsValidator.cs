@@ -1,4 +1,5 @@
 using Microsoft.Extensions.Options;
+using Teleport.Origin.Upstream;
 using Teleport.Protocol.Hosting;
 
 namespace Teleport.Origin.Hosting;
@@ -19,13 +20,7 @@ internal sealed class OriginOptionsValidator : IValidateOptions<OriginOptions>
             (errors ??= []).Add("--upstream is required: give the HTTP server(s) this origin forwards to, e.g. --upstream http://127.0.0.1:8081.");
         }
 
-        foreach (var upstream in o.Upstreams)
-        {
-            if (!Uri.TryCreate(upstream, UriKind.Absolute, out var uri) || uri.Scheme != Uri.UriSchemeHttp || uri.Query.Length > 0 || uri.Fragment.Length > 0)
-            {
-                (errors ??= []).Add($"--upstream '{upstream}' is not an address like http://127.0.0.1:8081 (http://host:port[/path]).");
-            }
-        }
+        ValidateUpstreams(o, ref errors);
 
         // CancellationTokenSource.CancelAfter and SocketsHttpHandler.ConnectTimeout take at most int.MaxValue ms (24.8 days).
         if (o.RequestTimeout <= TimeSpan.Zero || o.RequestTimeout.TotalMilliseconds > int.MaxValue)
@@ -74,5 +69,49 @@ internal sealed class OriginOptionsValidator : IValidateOptions<OriginOptions>
         }
 
         return errors is null ? ValidateOptionsResult.Success : ValidateOptionsResult.Fail(errors);
+    }
+
+    private static void ValidateUpstreams(OriginOptions o, ref List<string>? errors)
+    {
+        var https = false;
+        for (var i = 0; i < o.Upstreams.Count; i++)
+        {
+            if (!UpstreamAddress.TryParse(o.Upstreams[i], o.UpstreamSni, i, out var upstream, out var error))
+            {
+                (errors ??= []).Add(error);
+                continue;
+            }
+
+            https |= upstream.TlsName is not null;
+        }
+
+        // Settings that would silently do nothing are more likely a mistake in the upstream list.
+        if (!https)
+        {
+            foreach (var (set, flag) in new[] { (o.UpstreamCa is not null, "--upstream-ca"), (o.UpstreamSni is not null, "--upstream-sni"), (o.UpstreamInsecure, "--upstream-insecure") })
+            {
+                if (set && o.Upstreams.Count > 0)
+                {
+                    (errors ??= []).Add($"{flag} applies to https:// upstreams only, and no --upstream is https://.");
+                }
+            }
+
+            return;
+        }
+
+        if (o.UpstreamSni is not null && Uri.CheckHostName(o.UpstreamSni) != UriHostNameType.Dns)
+        {
+            (errors ??= []).Add($"--upstream-sni '{o.UpstreamSni}' is not a DNS name like app.internal.");
+        }
+
+        if (o.UpstreamCa is not null && !UpstreamTrust.TryLoadCa(o.UpstreamCa, out _, out var caError))
+        {
+            (errors ??= []).Add(caError);
+        }
+
+        if (o.UpstreamInsecure && o.UpstreamCa is not null)
+        {
+            (errors ??= []).Add("--upstream-insecure and --upstream-ca contradict each other: give one.");
+        }
     }
 }

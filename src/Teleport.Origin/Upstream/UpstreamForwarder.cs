@@ -89,10 +89,10 @@ internal sealed class UpstreamForwarder
 
     private HttpRequestMessage CreateRequest(RequestStart start, UpstreamAddress upstream)
     {
-        var request = new HttpRequestMessage(HttpMethod.Parse(start.Method), new Uri(upstream.Prefix + start.PathAndQuery, in RawPathAndQuery))
+        var request = new UpstreamRequest(upstream, HttpMethod.Parse(start.Method), new Uri(upstream.Prefix + start.PathAndQuery, in RawPathAndQuery))
         {
-            Version = System.Net.HttpVersion.Version11,
-            VersionPolicy = HttpVersionPolicy.RequestVersionOrLower,
+            Version = upstream.Version,
+            VersionPolicy = upstream.VersionPolicy,
         };
 
         if (start.HasBody || start.Body.Length > 0)
@@ -122,7 +122,7 @@ internal sealed class UpstreamForwarder
 
             if (name.Equals("Host", StringComparison.OrdinalIgnoreCase))
             {
-                if (_keepHost)
+                if (_keepHost && !upstream.HostIsFixed)
                 {
                     headers.Host = header.Value;
                 }

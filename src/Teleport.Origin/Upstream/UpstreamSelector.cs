@@ -11,21 +11,16 @@ internal sealed class UpstreamSelector
 
     public UpstreamSelector(IOptions<OriginOptions> options)
     {
-        _upstreams = [.. options.Value.Upstreams.Select(u => new UpstreamAddress(new Uri(u)))];
+        var o = options.Value;
+        // The validator has accepted every value by now: reading IOptions<OriginOptions>.Value ran it.
+        _upstreams = [.. o.Upstreams.Select((text, index) => UpstreamAddress.TryParse(text, o.UpstreamSni, index, out var upstream, out var error)
+            ? upstream
+            : throw new InvalidOperationException(error))];
     }
+
+    /// <summary>Every configured upstream, in configuration order (<see cref="UpstreamAddress.Index"/>).</summary>
+    public IReadOnlyList<UpstreamAddress> All => _upstreams;
 
     public UpstreamAddress Next()
         => _upstreams.Length == 1 ? _upstreams[0] : _upstreams[Interlocked.Increment(ref _next) % (uint)_upstreams.Length];
-}
-
-/// <summary>One configured upstream.</summary>
-internal sealed class UpstreamAddress(Uri uri)
-{
-    /// <summary>"http://host:port" plus any base path, without a trailing slash: a request's path is appended.</summary>
-    public string Prefix { get; } = uri.GetLeftPart(UriPartial.Path).TrimEnd('/');
-
-    /// <summary>host:port, for messages.</summary>
-    public string Authority { get; } = uri.Authority;
-
-    public override string ToString() => Prefix;
 }

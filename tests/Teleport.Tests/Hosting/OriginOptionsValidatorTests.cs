@@ -28,6 +28,10 @@ public sealed class OriginOptionsValidatorTests
     [InlineData("Upstreams:0", "http://upstream:8081/")]
     [InlineData("Upstreams:0", "http://upstream:8081/base/path")]
     [InlineData("Upstreams:0", "http://[::1]:8081")]
+    [InlineData("Upstreams:0", "https://upstream:8443/base")]
+    [InlineData("Upstreams:0", "h2c://grpc:5000")]
+    [InlineData("Upstreams:0", "unix:/run/app.sock")]
+    [InlineData("Upstreams:0", "h2c+unix:/run/grpc.sock")]
     [InlineData("Listen", "*:0")]
     [InlineData("RequestTimeout", "00:00:00.001")]
     [InlineData("UpstreamConnectTimeout", "00:00:00.001")]
@@ -51,7 +55,13 @@ public sealed class OriginOptionsValidatorTests
     [Theory]
     [InlineData("Listen", "nonsense", "--listen")]
     [InlineData("Listen", ":99999", "--listen")]
-    [InlineData("Upstreams:0", "https://upstream:8443", "--upstream")]
+    [InlineData("Upstreams:0", "ftp://upstream:21", "--upstream")]
+    [InlineData("Upstreams:0", "http://user:secret@upstream:8081", "--upstream")]
+    [InlineData("Upstreams:0", "unix:run/app.sock", "--upstream")]
+    [InlineData("Upstreams:0", "h2c+unix:", "--upstream")]
+    [InlineData("UpstreamCa", "/etc/teleport/ca.pem", "--upstream-ca")]
+    [InlineData("UpstreamSni", "app.internal", "--upstream-sni")]
+    [InlineData("UpstreamInsecure", "true", "--upstream-insecure")]
     [InlineData("Upstreams:0", "http://upstream:8081/?q=1", "--upstream")]
     [InlineData("Upstreams:0", "http://upstream:8081/#top", "--upstream")]
     [InlineData("Upstreams:0", "upstream:8081", "--upstream")]
@@ -84,12 +94,42 @@ public sealed class OriginOptionsValidatorTests
     [Fact]
     public void Validate_SeveralBadUpstreams_ReportsEachByName()
     {
-        var result = new OriginOptionsValidator().Validate(null, new OriginOptions { Upstreams = ["ftp://a", Upstream, "https://b"] });
+        var result = new OriginOptionsValidator().Validate(null, new OriginOptions { Upstreams = ["ftp://a", Upstream, "gopher://b"] });
 
         Assert.Collection(
             result.Failures ?? [],
             error => Assert.Contains("'ftp://a'", error),
-            error => Assert.Contains("'https://b'", error));
+            error => Assert.Contains("'gopher://b'", error));
+    }
+
+    [Theory]
+    [InlineData("UpstreamSni", "10.0.0.5", "--upstream-sni '10.0.0.5' is not a DNS name like app.internal.")]
+    [InlineData("UpstreamCa", "/nonexistent/ca.pem", "--upstream-ca '/nonexistent/ca.pem' cannot be read: ")]
+    public void Validate_BadTlsSettingWithHttpsUpstream_ReportsIt(string key, string value, string expected)
+    {
+        var result = new OriginOptionsValidator().Validate(null, Bind(("Upstreams:0", "https://app:8443"), (key, value)));
+
+        var error = Assert.Single(result.Failures ?? []);
+        Assert.StartsWith(expected, error);
+    }
+
+    [Fact]
+    public void Validate_InsecureWithCa_ReportsTheContradiction()
+    {
+        var ca = Path.GetTempFileName();
+        try
+        {
+            File.WriteAllText(ca, "no certificate here");
+            var result = new OriginOptionsValidator().Validate(null, Bind(("Upstreams:0", "https://app:8443"), ("UpstreamCa", ca), ("UpstreamInsecure", "true")));
+
+            Assert.Equal(
+                [$"--upstream-ca '{ca}' holds no PEM certificate (-----BEGIN CERTIFICATE-----).", "--upstream-insecure and --upstream-ca contradict each other: give one."],
+                result.Failures ?? []);
+        }
+        finally
+        {
+            File.Delete(ca);
+        }
     }
 
     [Fact]
