@@ -6,8 +6,8 @@ namespace Teleport.FunctionalTests;
 public sealed class CommandLineTests
 {
     [Theory]
-    [InlineData("teleport-edge", new[] { "--listen", "--origin", "--compression", "--request-timeout", "--tunnel-wait", "--max-request-body-size", "--forwarded-headers", "TELEPORT_ORIGIN" })]
-    [InlineData("teleport-origin", new[] { "--listen", "--upstream", "--compression", "--request-timeout", "--max-concurrent", "--host-header", "TELEPORT_UPSTREAM" })]
+    [InlineData("teleport-edge", new[] { "--listen", "--origin", "--compression", "--request-timeout", "--tunnel-wait", "--max-request-body-size", "--forwarded-headers", "TELEPORT_ORIGIN", "--listen-cert", "--listen-key", "--listen-unix-mode", "https://0.0.0.0:8443", "unix:/run/teleport/edge.sock" })]
+    [InlineData("teleport-origin", new[] { "--listen", "--upstream", "--compression", "--request-timeout", "--max-concurrent", "--host-header", "TELEPORT_UPSTREAM", "--upstream-ca", "--upstream-sni", "--upstream-insecure", "h2c://grpc:5000", "h2c+unix:/path/to.sock" })]
     public async Task Help_ListsEveryOptionAndExitsZero(string service, string[] expected)
     {
         var (exitCode, stdout, _) = await ServiceProcess.RunAsync(service, "--help");

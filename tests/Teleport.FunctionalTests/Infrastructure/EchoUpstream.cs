@@ -3,6 +3,7 @@ using System.Security.Cryptography;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Http.Features;
+using Microsoft.AspNetCore.Server.Kestrel.Core.Features;
 
 namespace Teleport.FunctionalTests.Infrastructure;
 
@@ -29,7 +30,9 @@ internal sealed class EchoUpstream
             rawTarget,
             request.Headers.ToDictionary(h => h.Key, h => h.Value.ToArray(), StringComparer.OrdinalIgnoreCase),
             bytes,
-            request.HttpContext.Connection.RemotePort));
+            request.HttpContext.Connection.RemotePort,
+            request.Protocol,
+            context.Features.Get<ISslStreamFeature>()?.SslStream.TargetHostName));
 
         if (int.TryParse(request.Query["delay"], out var delay))
         {
@@ -62,4 +65,6 @@ internal sealed class EchoUpstream
 }
 
 /// <summary>What one request looked like when it reached the upstream.</summary>
-internal sealed record RecordedRequest(string Method, string RawTarget, Dictionary<string, string?[]> Headers, byte[] Body, int RemotePort);
+/// <param name="Protocol">"HTTP/1.1" or "HTTP/2".</param>
+/// <param name="TlsServerName">The SNI the client sent over TLS; null without TLS.</param>
+internal sealed record RecordedRequest(string Method, string RawTarget, Dictionary<string, string?[]> Headers, byte[] Body, int RemotePort, string Protocol = "", string? TlsServerName = null);

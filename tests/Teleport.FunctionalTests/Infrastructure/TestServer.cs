@@ -1,13 +1,14 @@
 using System.Net;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Hosting;
+using Microsoft.AspNetCore.Hosting.Server;
+using Microsoft.AspNetCore.Hosting.Server.Features;
 using Microsoft.AspNetCore.Server.Kestrel.Core;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
 using Teleport.Edge.Hosting;
 using Teleport.Origin.Hosting;
 using Teleport.Protocol.Diagnostics;
-using Teleport.Protocol.Hosting;
 
 namespace Teleport.FunctionalTests.Infrastructure;
 
@@ -16,16 +17,19 @@ internal sealed class TestServer : IAsyncDisposable
 {
     private readonly XunitLoggerProvider _logs;
 
+    private readonly string[] _addresses;
+
     private TestServer(WebApplication app, XunitLoggerProvider logs)
     {
         App = app;
         _logs = logs;
-        Address = ServiceHost.Address(app);
+        _addresses = [.. app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses];
     }
 
     public WebApplication App { get; }
 
-    public Uri Address { get; }
+    /// <summary>The first TCP address (a unix socket's "http://unix:/path" is no URL to connect to).</summary>
+    public Uri Address => new(_addresses.First(a => !a.Contains("://unix:", StringComparison.Ordinal)));
 
     /// <summary>host:port of <see cref="Address"/>.</summary>
     public string Authority => Address.Authority;
@@ -34,12 +38,23 @@ internal sealed class TestServer : IAsyncDisposable
 
     public IReadOnlyCollection<string> ErrorLogs => _logs.Errors;
 
+    /// <summary>Log lines at Warning and above.</summary>
+    public IReadOnlyCollection<string> WarningLogs => _logs.Warnings;
+
+    /// <summary>The first TCP address with this scheme, e.g. "https".</summary>
+    public Uri AddressOf(string scheme)
+        => new(_addresses.First(a => a.StartsWith(scheme + "://", StringComparison.Ordinal) && !a.Contains("://unix:", StringComparison.Ordinal)));
+
     /// <summary>Starts an upstream HTTP/1.1 server whose requests <paramref name="configure"/> handles.</summary>
-    public static async Task<TestServer> StartUpstreamAsync(ITestOutputHelper output, Action<WebApplication> configure, HttpProtocols protocols = HttpProtocols.Http1)
+    public static Task<TestServer> StartUpstreamAsync(ITestOutputHelper output, Action<WebApplication> configure, HttpProtocols protocols = HttpProtocols.Http1)
+        => StartUpstreamAsync(output, configure, k => k.Listen(IPAddress.Loopback, 0, l => l.Protocols = protocols));
+
+    /// <summary>Starts an upstream on the listeners <paramref name="listen"/> sets up (unix sockets, TLS, ...).</summary>
+    public static async Task<TestServer> StartUpstreamAsync(ITestOutputHelper output, Action<WebApplication> configure, Action<KestrelServerOptions> listen)
     {
         var builder = WebApplication.CreateSlimBuilder();
         var logs = RouteLogs(builder, output, "upstream");
-        builder.WebHost.ConfigureKestrel(k => k.Listen(IPAddress.Loopback, 0, l => l.Protocols = protocols));
+        builder.WebHost.ConfigureKestrel(listen);
         var app = builder.Build();
         configure(app);
         await app.StartAsync().DefaultTimeout();

@@ -12,6 +12,8 @@ internal sealed class XunitLoggerProvider(ITestOutputHelper output, string prefi
 
     public ConcurrentQueue<string> Errors { get; } = new();
 
+    public ConcurrentQueue<string> Warnings { get; } = new();
+
     public ILogger CreateLogger(string categoryName) => new Logger(this, categoryName);
 
     public void Dispose()
@@ -31,6 +33,11 @@ internal sealed class XunitLoggerProvider(ITestOutputHelper output, string prefi
             if (logLevel >= LogLevel.Error)
             {
                 provider.Errors.Enqueue(line);
+            }
+
+            if (logLevel >= LogLevel.Warning)
+            {
+                provider.Warnings.Enqueue(line);
             }
 
             try
