@@ -39,10 +39,27 @@ internal static class ResponseWriter
         }
 
         var body = start.Body;
-        response.ContentLength = body.Length;
+        var trailers = start.Trailers.Count > 0 && response.SupportsTrailers();
+        // HTTP/1.1 carries trailers only after a chunked body; HTTP/2 frames them either way.
+        if (!trailers || !HttpProtocol.IsHttp11(context.Request.Protocol))
+        {
+            response.ContentLength = body.Length;
+        }
+
         if (body.Length > 0)
         {
             await response.Body.WriteAsync(body.Memory, context.RequestAborted);
+        }
+
+        if (trailers)
+        {
+            foreach (var trailer in start.Trailers)
+            {
+                if (!HopByHopHeaders.IsHopByHop(trailer.Name, default))
+                {
+                    response.AppendTrailer(trailer.Name, trailer.Value);
+                }
+            }
         }
     }
 }

@@ -147,8 +147,9 @@ internal sealed class UpstreamForwarder
     private async Task<OutgoingItem<OriginItem>> PackResponseAsync(ulong id, RequestStart start, HttpResponseMessage response, UpstreamAddress upstream, int maxResponseBody, CancellationToken cancellationToken)
     {
         var head = new ResponseStart { Status = (uint)response.StatusCode };
-        var size = 32 + CopyHeaders(response.Headers, head.Headers, response.Headers);
-        size += CopyHeaders(response.Content.Headers, head.Headers, response.Headers);
+        var connection = response.Headers.NonValidated.TryGetValues("Connection", out var named) ? new StringValues([.. named]) : default;
+        var size = 32 + CopyHeaders(response.Headers, head.Headers, connection);
+        size += CopyHeaders(response.Content.Headers, head.Headers, connection);
 
         var status = (int)response.StatusCode;
         var noBody = start.Method == "HEAD" || status is 204 or 304 || status < 200;
@@ -173,6 +174,12 @@ internal sealed class UpstreamForwarder
             }
 
             head.Body = UnsafeByteOperations.UnsafeWrap(body.Memory);
+            // Known only once the body has been read to its end; only HTTP/2 and chunked bodies can have any
+            // (asking otherwise would allocate an empty collection per response).
+            if (response.Version.Major >= 2 || response.Headers.NonValidated.Contains("Transfer-Encoding"))
+            {
+                size += CopyHeaders(response.TrailingHeaders, head.Trailers, connection);
+            }
         }
 
         var item = new OriginItem { ExchangeId = id, ResponseStart = head };
@@ -180,11 +187,8 @@ internal sealed class UpstreamForwarder
     }
 
     /// <summary>Copies end-to-end fields; returns roughly how many bytes they take.</summary>
-    private static int CopyHeaders(HttpHeaders source, RepeatedField<Header> target, HttpResponseHeaders responseHeaders)
+    private static int CopyHeaders(HttpHeaders source, RepeatedField<Header> target, StringValues connection)
     {
-        StringValues connection = responseHeaders.NonValidated.TryGetValues("Connection", out var values)
-            ? new StringValues([.. values])
-            : default;
         var size = 0;
         foreach (var (name, fieldValues) in source.NonValidated)
         {

@@ -50,10 +50,15 @@ internal sealed class TestServer : IAsyncDisposable
         => StartUpstreamAsync(output, configure, k => k.Listen(IPAddress.Loopback, 0, l => l.Protocols = protocols));
 
     /// <summary>Starts an upstream on the listeners <paramref name="listen"/> sets up (unix sockets, TLS, ...).</summary>
-    public static async Task<TestServer> StartUpstreamAsync(ITestOutputHelper output, Action<WebApplication> configure, Action<KestrelServerOptions> listen)
+    public static Task<TestServer> StartUpstreamAsync(ITestOutputHelper output, Action<WebApplication> configure, Action<KestrelServerOptions> listen)
+        => StartUpstreamAsync(output, static _ => { }, configure, listen);
+
+    /// <summary>Starts an upstream with services of its own (e.g. gRPC).</summary>
+    public static async Task<TestServer> StartUpstreamAsync(ITestOutputHelper output, Action<IServiceCollection> services, Action<WebApplication> configure, Action<KestrelServerOptions> listen)
     {
         var builder = WebApplication.CreateSlimBuilder();
         var logs = RouteLogs(builder, output, "upstream");
+        services(builder.Services);
         builder.WebHost.ConfigureKestrel(listen);
         var app = builder.Build();
         configure(app);
