@@ -20,13 +20,13 @@ namespace Teleport.Conformance.Infrastructure;
 /// <list type="bullet">
 /// <item>"/hold/NAME": only when the test calls <see cref="Release"/>, so answers can be put in any order;</item>
 /// <item>"/error/N": an ExchangeError with code N;</item>
-/// <item>"/unknown-id/...": first an answer for an id the edge never opened, then the real one;</item>
+/// <item>"/unknown-id/...": an answer for an id the edge never opened, then the real one, in one message;</item>
 /// <item>"/hop-by-hop/...": a response carrying hop-by-hop fields, which the edge must drop;</item>
 /// <item>"/second-hello/...": a hello in the middle of the stream (an origin breaking the rules);</item>
 /// <item>"/end-stream/...": ends the call with UNAVAILABLE while the exchange is open;</item>
 /// <item>anything else: 200 with the request body as the response body.</item>
 /// </list>
-/// It lists no capabilities (a minimal origin) and gzip-compresses every other message it sends, so the
+/// It lists no capability the edge knows (a minimal origin) and gzip-compresses every other message it sends, so the
 /// edge meets both gzip and identity messages on one stream.
 /// </summary>
 internal sealed class ScriptedOrigin : IAsyncDisposable
@@ -111,7 +111,8 @@ internal sealed class ScriptedOrigin : IAsyncDisposable
     {
         public override async Task Open(IAsyncStreamReader<EdgeFrame> requestStream, IServerStreamWriter<OriginFrame> responseStream, ServerCallContext context)
         {
-            origin.AcceptEncodings.Enqueue(context.RequestHeaders.GetValue("grpc-accept-encoding") ?? "");
+            // From the HTTP request: ServerCallContext.RequestHeaders leaves out gRPC's own fields.
+            origin.AcceptEncodings.Enqueue(context.GetHttpContext().Request.Headers["grpc-accept-encoding"].ToString());
             if (!await requestStream.MoveNext())
             {
                 return;
@@ -140,6 +141,8 @@ internal sealed class ScriptedOrigin : IAsyncDisposable
                     MaxMessageBytes = MaxMessageBytes,
                     MaxRequestBodyBytes = MaxRequestBodyBytes,
                     Agent = "conformance-scripted-origin",
+                    // A name no version defines: the edge must ignore it.
+                    Capabilities = { "x-conformance/unknown" },
                 },
             });
             await stream.RunAsync(requestStream, context.CancellationToken);
@@ -267,9 +270,12 @@ internal sealed class ScriptedOrigin : IAsyncDisposable
                     answer.Error = new ExchangeError { Code = (ErrorCode)int.Parse(segments[1], System.Globalization.CultureInfo.InvariantCulture), Message = "scripted failure" };
                     break;
                 case "unknown-id":
-                    await WriteAsync(Batch(new OriginItem { ExchangeId = id + 1_000_000_000, ResponseStart = Response(200, "for nobody") }));
-                    answer.ResponseStart = Response(200, "for you");
-                    break;
+                    // Two items in one message: one for an id the edge never opened, then the real answer.
+                    _open.TryRemove(id, out _);
+                    var both = Batch(new OriginItem { ExchangeId = id + 1_000_000_000, ResponseStart = Response(200, "for nobody") });
+                    both.Batch.Items.Add(new OriginItem { ExchangeId = id, ResponseStart = Response(200, "for you") });
+                    await WriteAsync(both);
+                    return;
                 case "hop-by-hop":
                     answer.ResponseStart = Response(200, "ok");
                     foreach (var (name, value) in new[] { ("Connection", "close, X-Named-By-Connection"), ("Keep-Alive", "timeout=5"), ("Proxy-Connection", "keep-alive"), ("TE", "trailers"), ("Trailer", "X-Later"), ("Transfer-Encoding", "chunked"), ("Upgrade", "websocket"), ("X-End-To-End", "kept") })
