@@ -31,8 +31,8 @@ namespace Teleport.Conformance.Infrastructure;
 /// </summary>
 internal sealed class ScriptedOrigin : IAsyncDisposable
 {
-    /// <summary>The request body limit it announces; small, so the edge's own 413 is cheap to reach.</summary>
-    public const ulong MaxRequestBodyBytes = 64 * 1024;
+    /// <summary>The request body limit it announces by default; small, so the edge's own 413 is cheap to reach.</summary>
+    public const ulong DefaultMaxRequestBodyBytes = 64 * 1024;
 
     /// <summary>The message size limit it announces and enforces.</summary>
     public const int MaxMessageBytes = 1024 * 1024;
@@ -40,10 +40,14 @@ internal sealed class ScriptedOrigin : IAsyncDisposable
     private readonly WebApplication _app;
     private readonly ConcurrentDictionary<string, TaskCompletionSource> _holds = new();
 
-    private ScriptedOrigin(WebApplication app)
+    private ScriptedOrigin(WebApplication app, ulong maxRequestBodyBytes)
     {
         _app = app;
+        MaxRequestBodyBytes = maxRequestBodyBytes;
     }
+
+    /// <summary>The request body limit it announces; 0 announces none.</summary>
+    public ulong MaxRequestBodyBytes { get; }
 
     public Uri Address => new(_app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First());
 
@@ -65,7 +69,7 @@ internal sealed class ScriptedOrigin : IAsyncDisposable
     /// <summary>Every cancel: the exchange id and the reason.</summary>
     public ConcurrentDictionary<ulong, CancelReason> Cancels { get; } = new();
 
-    public static async Task<ScriptedOrigin> StartAsync()
+    public static async Task<ScriptedOrigin> StartAsync(ulong maxRequestBodyBytes = DefaultMaxRequestBodyBytes)
     {
         var builder = WebApplication.CreateSlimBuilder();
         builder.Logging.ClearProviders();
@@ -78,7 +82,7 @@ internal sealed class ScriptedOrigin : IAsyncDisposable
         ScriptedOrigin? origin = null;
         builder.Services.AddSingleton(_ => origin!);
         var app = builder.Build();
-        origin = new ScriptedOrigin(app);
+        origin = new ScriptedOrigin(app, maxRequestBodyBytes);
         app.MapGrpcService<ScriptedTunnel>();
         await app.StartAsync().DefaultTimeout();
         return origin;
@@ -139,7 +143,7 @@ internal sealed class ScriptedOrigin : IAsyncDisposable
                 {
                     ProtocolVersion = 1,
                     MaxMessageBytes = MaxMessageBytes,
-                    MaxRequestBodyBytes = MaxRequestBodyBytes,
+                    MaxRequestBodyBytes = origin.MaxRequestBodyBytes,
                     Agent = "conformance-scripted-origin",
                     // A name no version defines: the edge must ignore it.
                     Capabilities = { "x-conformance/unknown" },
