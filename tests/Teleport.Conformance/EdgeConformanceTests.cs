@@ -1,5 +1,4 @@
 using System.Net;
-using System.Text;
 using Teleport.Conformance.Infrastructure;
 using Teleport.Protocol.V1;
 

@@ -246,7 +246,8 @@ internal sealed class ScriptedOrigin : IAsyncDisposable
 
                     break;
                 default:
-                    origin.Violations.Enqueue($"[C-ITEM-1] the edge sent an item of no known kind for exchange {item.ExchangeId}");
+                    // A version 1 edge knows no other kinds: an item without one is a bug worth reporting.
+                    origin.Violations.Enqueue($"the edge sent an item with no kind for exchange {item.ExchangeId}");
                     break;
             }
         }
