@@ -39,15 +39,24 @@ internal sealed class TunnelConnection : IAsyncDisposable
         var limits = new BatchLimits(options.MaxBatchItems, options.MaxBatchBytes, options.MaxBatchDelay).FitTo(hello.MaxMessageBytes);
         _writer = new BatchWriter<EdgeFrame, EdgeItem>(CreateFrameBuilder(sending, options.CompressionLevel, out _compressor), limits, options.MaxPendingExchanges, counters);
         _decoder = new BatchDecoder<OriginBatch>(OriginBatch.Parser, receiveLimit);
-        MaxRequestBodySize = hello.MaxRequestBodyBytes == 0
+        // A body travels whole in one message with its head, so the origin's message limit caps it too.
+        var peerMessage = hello.MaxMessageBytes == 0 ? Protocol.TunnelProtocol.GrpcDefaultMaxMessageBytes : (long)hello.MaxMessageBytes;
+        var fitsOneMessage = Math.Max(0, peerMessage - options.MaxRequestHeadersSize - RequestHeadRoom);
+        MaxRequestBodySize = Math.Min(fitsOneMessage, hello.MaxRequestBodyBytes == 0
             ? options.MaxRequestBodySize
-            : (long)Math.Min((ulong)options.MaxRequestBodySize, hello.MaxRequestBodyBytes);
+            : (long)Math.Min((ulong)options.MaxRequestBodySize, hello.MaxRequestBodyBytes));
     }
 
     /// <summary>What the origin said when the stream opened.</summary>
     public OriginHello Hello { get; }
 
-    /// <summary>The smaller of the edge's and the origin's request body limits.</summary>
+    /// <summary>
+    /// Room in a message for a request's head beside its header fields: the request line (Kestrel's limit is
+    /// 8 KiB), protobuf envelopes of up to 100 fields, and the batch and frame tags.
+    /// </summary>
+    private const int RequestHeadRoom = 16 * 1024;
+
+    /// <summary>The smallest of the edge's and the origin's request body limits and what fits one origin message.</summary>
     public long MaxRequestBodySize { get; }
 
     public bool IsLive => !_lifetime.IsCancellationRequested;

@@ -111,7 +111,7 @@ public sealed class EdgeUnderTestFixture : EdgeFixture
         => IsOurs || (Environment.GetEnvironmentVariable(FeaturesVariable) ?? "").Split(',', StringSplitOptions.TrimEntries).Contains("cancel");
 
     internal override IReadOnlySet<KnownDeviation> KnownDeviations { get; } = IsOurs
-        ? new HashSet<KnownDeviation> { KnownDeviation.ConnectionListWithKeepAlive, KnownDeviation.BodyOverMessageLimit }
+        ? new HashSet<KnownDeviation> { KnownDeviation.ConnectionListWithKeepAlive }
         : new HashSet<KnownDeviation>();
 }
 
@@ -120,9 +120,6 @@ public enum KnownDeviation
 {
     /// <summary>"Connection: keep-alive, X-Named" does not keep X-Named from being forwarded.</summary>
     ConnectionListWithKeepAlive,
-
-    /// <summary>A body within the origin's body limit but over its message limit fails the stream instead of getting 413.</summary>
-    BodyOverMessageLimit,
 }
 
 /// <summary>The Node.js edge of examples/node.</summary>
