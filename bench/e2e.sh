@@ -6,12 +6,14 @@
 # request) for `direct` and one edge/origin pair per compression mode, in the same run, and
 # prints the medians of the repeats with each process's peak RSS.
 #
-# Usage: bench/e2e.sh [-o DIR] [-r REPEAT] [-d SECONDS] [-w "rtb get-small"] [-c "16 256"]
+# Usage: bench/e2e.sh [-o DIR] [-r REPEAT] [-d SECONDS] [-W SECONDS] [-w "rtb get-small"] [-c "16 256"]
 #                     [-m "auto gzip none"] [-x "EXTRA FLAGS FOR BOTH SERVICES"]
 #   -o DIR   output (default /tmp/teleport-bench/DATE): publish/, yardstick output, summary.md,
 #            summary.tsv and, when gnuplot is installed, chart.png
 #   -r N     repeats of every cell (default 3; the summary gives medians)
 #   -d S     measured seconds per cell (default 10)
+#   -W S     warm-up seconds before each cell (default 10: .NET re-compiles hot code during the
+#            first seconds under load; the yardstick's own default of 2 s measures part of that)
 #   -w, -c   workloads and wrk connection counts (yardstick's)
 #   -m       --compression modes to run (default "auto gzip none")
 #   -x       extra flags passed to both edge and origin, e.g. "--compression-level smallest"
@@ -24,11 +26,11 @@ set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 repo=$(cd "$here/.." && pwd)
 out=/tmp/teleport-bench/$(date +%Y%m%d-%H%M%S)
-repeat=3 duration=10 workloads="rtb get-small" conns="16 256" modes="auto gzip none" extra=""
+repeat=3 duration=10 warmup=10 workloads="rtb get-small" conns="16 256" modes="auto gzip none" extra=""
 
-while getopts "o:r:d:w:c:m:x:h" opt; do
+while getopts "o:r:d:W:w:c:m:x:h" opt; do
   case $opt in
-    o) out=$OPTARG ;; r) repeat=$OPTARG ;; d) duration=$OPTARG ;; w) workloads=$OPTARG ;;
+    o) out=$OPTARG ;; r) repeat=$OPTARG ;; d) duration=$OPTARG ;; W) warmup=$OPTARG ;; w) workloads=$OPTARG ;;
     c) conns=$OPTARG ;; m) modes=$OPTARG ;; x) extra=$OPTARG ;;
     h) sed -n '2,/^set -euo/p' "$0" | sed '$d' | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) exit 2 ;;
@@ -62,7 +64,7 @@ for mode in $modes; do
     "$here/peak-rss.sh $out/rss/$mode.origin $out/publish/origin/teleport-origin --listen 127.0.0.1:{TUNNEL_PORT} --upstream {UPSTREAM_URL} --compression $mode $extra")
 done
 
-WORKLOADS=$workloads CONNS=$conns DURATION=$duration REPEAT=$repeat \
+WORKLOADS=$workloads CONNS=$conns DURATION=$duration WARMUP=$warmup REPEAT=$repeat \
   bash "$here/yardstick/tunnel-bench.sh" -o "$out/yardstick" "${specs[@]}" >"$out/yardstick.log" 2>&1 \
   || { tail -20 "$out/yardstick.log" >&2; exit 1; }
 
