@@ -7,7 +7,7 @@
 # prints the medians of the repeats with each process's peak RSS.
 #
 # Usage: bench/e2e.sh [-o DIR] [-r REPEAT] [-d SECONDS] [-W SECONDS] [-w "rtb get-small"] [-c "16 256"]
-#                     [-m "auto gzip none"] [-x "EXTRA FLAGS FOR BOTH SERVICES"]
+#                     [-m "auto gzip none"] [-x "EXTRA FLAGS FOR BOTH SERVICES"] [-S MAX_STEAL_PCT]
 #   -o DIR   output (default /tmp/teleport-bench/DATE): publish/, yardstick output, summary.md,
 #            summary.tsv and, when gnuplot is installed, chart.png
 #   -r N     repeats of every cell (default 3; the summary gives medians)
@@ -17,6 +17,8 @@
 #   -w, -c   workloads and wrk connection counts (yardstick's)
 #   -m       --compression modes to run (default "auto gzip none")
 #   -x       extra flags passed to both edge and origin, e.g. "--compression-level smallest"
+#   -S PCT   leave out of the medians runs during which the hypervisor stole more than PCT % of
+#            the CPU (default 10; every run stays in yardstick/results.tsv)
 #
 # Needs: the .NET SDK; nginx, wrk, curl (Debian packages nginx wrk curl); nftables for exact byte
 # counts (needs root; otherwise the yardstick falls back to ss and counts the tunnel leg only);
@@ -26,12 +28,12 @@ set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 repo=$(cd "$here/.." && pwd)
 out=/tmp/teleport-bench/$(date +%Y%m%d-%H%M%S)
-repeat=3 duration=10 warmup=10 workloads="rtb get-small" conns="16 256" modes="auto gzip none" extra=""
+repeat=3 duration=10 warmup=10 workloads="rtb get-small" conns="16 256" modes="auto gzip none" extra="" maxsteal=10
 
-while getopts "o:r:d:W:w:c:m:x:h" opt; do
+while getopts "o:r:d:W:w:c:m:x:S:h" opt; do
   case $opt in
     o) out=$OPTARG ;; r) repeat=$OPTARG ;; d) duration=$OPTARG ;; W) warmup=$OPTARG ;; w) workloads=$OPTARG ;;
-    c) conns=$OPTARG ;; m) modes=$OPTARG ;; x) extra=$OPTARG ;;
+    c) conns=$OPTARG ;; m) modes=$OPTARG ;; x) extra=$OPTARG ;; S) maxsteal=$OPTARG ;;
     h) sed -n '2,/^set -euo/p' "$0" | sed '$d' | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) exit 2 ;;
   esac
@@ -68,7 +70,7 @@ WORKLOADS=$workloads CONNS=$conns DURATION=$duration WARMUP=$warmup REPEAT=$repe
   bash "$here/yardstick/tunnel-bench.sh" -o "$out/yardstick" "${specs[@]}" >"$out/yardstick.log" 2>&1 \
   || { tail -20 "$out/yardstick.log" >&2; exit 1; }
 
-awk -F'\t' -v rss="$out/rss" -f "$here/summarize.awk" "$out/yardstick/results.tsv" >"$out/summary.tsv"
+awk -F'\t' -v rss="$out/rss" -v maxsteal="$maxsteal" -f "$here/summarize.awk" "$out/yardstick/results.tsv" >"$out/summary.tsv"
 awk -F'\t' -f "$here/summary-md.awk" "$out/summary.tsv" | tee "$out/summary.md"
 if command -v gnuplot >/dev/null; then
   top=$(echo $conns | tr ' ' '\n' | sort -n | tail -1)

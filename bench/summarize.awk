@@ -1,5 +1,7 @@
 # summarize.awk: medians of the yardstick's results.tsv per (impl, workload, conns), skipping runs
-# it marked noisy, plus each pair's peak RSS from the files peak-rss.sh wrote (-v rss=DIR).
+# it marked noisy and runs during which the hypervisor stole more than -v maxsteal % of the CPU
+# (default 10; on a shared VM a stolen run measures the host, not the code), plus each pair's peak
+# RSS from the files peak-rss.sh wrote (-v rss=DIR).
 function median(key, name,    n, i, j, v, t) {
   n = count[key]
   for (i = 1; i <= n; i++) v[i] = val[key, name, i]
@@ -13,6 +15,7 @@ function peak(file,    kib) {
 }
 NR == 1 { for (i = 1; i <= NF; i++) col[$i] = i; next }
 $col["rep"] ~ /noisy/ { next }
+$col["steal_pct"] != "NA" && $col["steal_pct"] + 0 > (maxsteal == "" ? 10 : maxsteal) { stolen++; next }
 {
   key = $col["impl"] SUBSEP $col["workload"] SUBSEP $col["conns"]
   if (!(key in count)) order[++keys] = key
@@ -21,6 +24,7 @@ $col["rep"] ~ /noisy/ { next }
   for (i in names) val[key, names[i], n] = $col[names[i]]
 }
 END {
+  if (stolen) printf "summarize: left out %d run(s) with more than %s%% CPU steal\n", stolen, (maxsteal == "" ? 10 : maxsteal) > "/dev/stderr"
   OFS = "\t"
   print "impl", "workload", "conns", "runs", "rps", "pct_of_direct", "p50_ms", "p99_ms", "tun_up_Bpr", "tun_down_Bpr", "plain_Bpr", "ratio", "tun_pkts_pr", "edge_cpu_us_pr", "origin_cpu_us_pr", "cpu_us_pr", "edge_rss_mib", "origin_rss_mib"
   for (k = 1; k <= keys; k++) {
