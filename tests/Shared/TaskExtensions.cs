@@ -1,11 +1,11 @@
 using System.Runtime.CompilerServices;
 
-namespace Teleport.Tests.TestSupport;
+namespace Teleport.Testing;
 
-/// <summary>Every await in a test is bounded; a hang fails with the place that hung instead of stalling the run.</summary>
+/// <summary>Every await in a test is bounded; a hang fails with the place that hung instead of stalling the run. Shared by the test projects.</summary>
 internal static class TaskExtensions
 {
-    public static readonly TimeSpan DefaultTimeoutSpan = TimeSpan.FromSeconds(10);
+    public static readonly TimeSpan DefaultTimeoutSpan = TimeSpan.FromSeconds(30);
 
     public static async Task<T> DefaultTimeout<T>(this Task<T> task, [CallerFilePath] string file = "", [CallerLineNumber] int line = 0)
     {

@@ -2,7 +2,7 @@ using System.Net.Sockets;
 using System.Text;
 using System.Text.RegularExpressions;
 
-namespace Teleport.Conformance.Infrastructure;
+namespace Teleport.Testing;
 
 /// <summary>HTTP/1.1 over a plain socket, for requests HttpClient would rewrite.</summary>
 internal static partial class RawHttp
