@@ -8,6 +8,7 @@ using Teleport.Edge.Http;
 using Teleport.Edge.Tunnel;
 using Teleport.Protocol.Diagnostics;
 using Teleport.Protocol.Hosting;
+using Teleport.Protocol.Security;
 
 namespace Teleport.Edge.Hosting;
 
@@ -24,7 +25,13 @@ internal static class EdgeApp
             new("listen-cert", S + nameof(EdgeOptions.ListenCertificates), "FILE", "PEM certificate for the https:// listeners: the leaf, then any intermediates. Repeat for several; the one whose names match the client's SNI is served (exact name, then wildcard), else the first.", null, Repeatable: true),
             new("listen-key", S + nameof(EdgeOptions.ListenKeys), "FILE", "Unencrypted PEM private key of the --listen-cert in the same position; leave out when each certificate file holds its key.", null, Repeatable: true),
             new("listen-unix-mode", S + nameof(EdgeOptions.ListenUnixMode), "MODE", "Permissions of the unix: listeners' socket files, in octal (e.g. 660: owner and group may connect). Default: as the umask leaves them.", null),
-            new("origin", S + nameof(EdgeOptions.Origin), "URL", "gRPC address of the teleport-origin.", "http://127.0.0.1:9090"),
+            new("origin", S + nameof(EdgeOptions.Origin), "URL", "gRPC address of the teleport-origin: http://host:port (cleartext HTTP/2) or https://host:port (TLS 1.2+, the certificate checked against the system's roots or --ca-file).", "http://127.0.0.1:9090"),
+            new("ca-file", S + nameof(EdgeOptions.CaFile), "FILE", "PEM file of the CA certificate(s) an https --origin's certificate must chain to, in place of the system's trusted roots (for a private CA).", null),
+            new("insecure-skip-verify", S + nameof(EdgeOptions.InsecureSkipVerify), "", "Accept any TLS certificate from an https --origin. For tests only: anyone on the path can then read and change the tunnel, token included; a warning is logged at every start.", null, IsSwitch: true),
+            new("client-cert", S + nameof(EdgeOptions.ClientCert), "FILE", "PEM client certificate presented to an https --origin that requires one (its --client-ca). Re-read on every reconnect.", null),
+            new("client-key", S + nameof(EdgeOptions.ClientKey), "FILE", "Unencrypted PEM private key of --client-cert.", null),
+            new("token-file", S + nameof(EdgeOptions.TokenFile), "FILE", "File holding the bearer token sent to the origin (the first line that is not blank or a # comment). Re-read on every reconnect. Without it, the TELEPORT_TOKEN variable holds the token; tokens are never given on the command line.", null),
+            new("allow-ip", S + nameof(EdgeOptions.AllowIp), "CIDR", "A network HTTP clients may connect from, e.g. 10.0.0.0/8 or 2001:db8::/32; repeat for several. Other peers are disconnected before any byte is read, counted and logged. unix: listeners are governed by --listen-unix-mode instead. Default: any address.", null, Repeatable: true),
             new("compression", S + nameof(EdgeOptions.Compression), "auto|brotli|gzip|none", "Compression of what the edge sends. brotli keeps one compression context for the stream's life, so each exchange costs only what differs from earlier ones (needs a peer that supports it); gzip compresses each tunnel message alone (any gRPC peer); auto is brotli when the peer supports it, else gzip; none. Each side chooses for its own direction.", "auto"),
             new("compression-level", S + nameof(EdgeOptions.CompressionLevel), "LEVEL", "Fastest, Optimal or SmallestSize (gzip levels 1, 6, 9; brotli qualities 2, 4, 6).", "Fastest"),
             new("request-timeout", S + nameof(EdgeOptions.RequestTimeout), "DURATION", "Longest time a request may take before the client gets 504 (e.g. 30s, 500ms, 2m).", "30s"),
@@ -46,6 +53,7 @@ internal static class EdgeApp
     /// <exception cref="ArgumentException">The command line is wrong.</exception>
     public static WebApplication Build(IReadOnlyList<string> args, Action<WebApplicationBuilder>? configure = null)
     {
+        TokenArguments.Refuse(args);
         var builder = ServiceHost.CreateBuilder(Definition, args);
         var services = builder.Services;
         services.AddOptions<EdgeOptions>().BindConfiguration(EdgeOptions.Section)
@@ -62,6 +70,7 @@ internal static class EdgeApp
         services.AddSingleton<IValidateOptions<EdgeOptions>, EdgeOptionsValidator>();
         services.AddOptions<KestrelServerOptions>().Configure<IOptions<EdgeOptions>>(ConfigureKestrel);
         services.AddSingleton<TunnelCounters>();
+        services.AddSingleton<AccessCounters>();
         services.AddSingleton<TunnelClient>();
         services.AddHostedService(static sp => sp.GetRequiredService<TunnelClient>());
         services.AddSingleton<EdgeRequestHandler>();
@@ -92,7 +101,12 @@ internal static class EdgeApp
             switch (listener.Kind)
             {
                 case ListenerKind.Http:
-                    kestrel.Listen(listener.EndPoint!, ConfigureCleartext);
+                    kestrel.Listen(listener.EndPoint!, listen =>
+                    {
+                        // The allow list first: a refused peer's bytes are never read.
+                        AllowListFilter.Apply(listen, options.AllowIp);
+                        ConfigureCleartext(listen);
+                    });
                     break;
                 case ListenerKind.Unix:
                     kestrel.ListenUnixSocket(listener.SocketPath!, ConfigureCleartext);
@@ -103,6 +117,8 @@ internal static class EdgeApp
                         : throw new InvalidOperationException(string.Join(" ", errors));
                     kestrel.Listen(listener.EndPoint!, listen =>
                     {
+                        // The allow list first: a refused peer gets no TLS handshake.
+                        AllowListFilter.Apply(listen, options.AllowIp);
                         // Over TLS, Kestrel offers h2 and http/1.1 by ALPN itself, also with a handshake callback.
                         listen.Protocols = HttpProtocols.Http1AndHttp2;
                         listen.UseHttps(new TlsHandshakeCallbackOptions

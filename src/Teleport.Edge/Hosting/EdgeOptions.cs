@@ -37,8 +37,29 @@ internal sealed class EdgeOptions
     /// <summary>Permissions of the unix: listeners' socket files, in octal (e.g. 660). Default: as the umask leaves them.</summary>
     public string? ListenUnixMode { get; set; }
 
-    /// <summary>gRPC address of the origin, http://host:port. Default http://127.0.0.1:9090.</summary>
+    /// <summary>gRPC address of the origin, http://host:port or https://host:port (TLS). Default http://127.0.0.1:9090.</summary>
     public string Origin { get; set; } = "http://127.0.0.1:9090";
+
+    /// <summary>PEM file of the CA certificate(s) an https origin's certificate must chain to, in place of the system's roots. Default: none.</summary>
+    public string? CaFile { get; set; }
+
+    /// <summary>Accept any certificate from an https origin. For tests only; logged as a warning at every start. Default false.</summary>
+    public bool InsecureSkipVerify { get; set; }
+
+    /// <summary>PEM client certificate presented to an https origin that asks for one (mutual TLS). Default: none.</summary>
+    public string? ClientCert { get; set; }
+
+    /// <summary>Unencrypted PEM private key of <see cref="ClientCert"/>.</summary>
+    public string? ClientKey { get; set; }
+
+    /// <summary>
+    /// File whose first token (one per line) the edge sends as "authorization: Bearer TOKEN"; re-read on every
+    /// reconnect. Default: none, then the TELEPORT_TOKEN variable, if set.
+    /// </summary>
+    public string? TokenFile { get; set; }
+
+    /// <summary>Networks (CIDR) HTTP clients may connect from, on TCP listeners; empty lets every address connect. Default: empty.</summary>
+    public List<string> AllowIp { get; set; } = [];
 
     /// <summary>Compression of the messages the edge sends. Default Auto (Brotli when the peer supports it, else gzip).</summary>
     public TunnelCompression Compression { get; set; } = TunnelCompression.Auto;

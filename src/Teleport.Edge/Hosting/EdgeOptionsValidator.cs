@@ -1,4 +1,5 @@
 using Microsoft.Extensions.Options;
+using Teleport.Edge.Security;
 
 namespace Teleport.Edge.Hosting;
 
@@ -10,10 +11,12 @@ internal sealed class EdgeOptionsValidator : IValidateOptions<EdgeOptions>
         List<string>? errors = null;
         ValidateListeners(o, ref errors);
 
-        if (!Uri.TryCreate(o.Origin, UriKind.Absolute, out var origin) || origin.Scheme != Uri.UriSchemeHttp || origin.PathAndQuery != "/" || origin.Fragment.Length > 0)
+        if (!Uri.TryCreate(o.Origin, UriKind.Absolute, out var origin) || (origin.Scheme != Uri.UriSchemeHttp && origin.Scheme != Uri.UriSchemeHttps) || origin.PathAndQuery != "/" || origin.Fragment.Length > 0)
         {
-            (errors ??= []).Add($"--origin '{o.Origin}' is not an address like http://127.0.0.1:9090.");
+            (errors ??= []).Add($"--origin '{o.Origin}' is not an address like http://127.0.0.1:9090 or https://origin.example:9090.");
         }
+
+        EdgeSecurityValidation.Validate(o, origin?.Scheme == Uri.UriSchemeHttps, Environment.GetEnvironmentVariable, ref errors);
 
         if (o.RequestTimeout <= TimeSpan.Zero || o.RequestTimeout.TotalMilliseconds > uint.MaxValue)
         {

@@ -3,10 +3,12 @@ using Grpc.Core;
 using Grpc.Net.Client;
 using Microsoft.Extensions.Options;
 using Teleport.Edge.Hosting;
+using Teleport.Edge.Security;
 using Teleport.Protocol;
 using Teleport.Protocol.Compression;
 using Teleport.Protocol.Diagnostics;
 using Teleport.Protocol.Framing;
+using Teleport.Protocol.Security;
 using Teleport.Protocol.V1;
 
 namespace Teleport.Edge.Tunnel;
@@ -74,6 +76,11 @@ internal sealed class TunnelClient : IHostedService, IAsyncDisposable
 
     public Task StartAsync(CancellationToken cancellationToken)
     {
+        if (_options.InsecureSkipVerify)
+        {
+            EdgeSecurityLog.TunnelTlsUnverified(_logger);
+        }
+
         _loop = RunAsync(_shutdown.Token);
         return Task.CompletedTask;
     }
@@ -132,7 +139,15 @@ internal sealed class TunnelClient : IHostedService, IAsyncDisposable
                 }
 
                 failures++;
-                EdgeLog.TunnelConnectFailed(_logger, _origin, failures, Describe(ex));
+                if (ex is RpcException { StatusCode: StatusCode.Unauthenticated })
+                {
+                    // A wrong token never heals by retrying alone: say what to change (requests meanwhile get 503).
+                    EdgeSecurityLog.TunnelUnauthenticated(_logger, _origin);
+                }
+                else
+                {
+                    EdgeLog.TunnelConnectFailed(_logger, _origin, failures, Describe(ex));
+                }
             }
             finally
             {
@@ -161,6 +176,14 @@ internal sealed class TunnelClient : IHostedService, IAsyncDisposable
         try
         {
             var headers = new Metadata();
+            // Read on every attempt, so a rotated token file is used from the next reconnect on.
+            if (SharedTokens.Configured(_options.TokenFile, Environment.GetEnvironmentVariable))
+            {
+                headers.Add(SharedTokens.MetadataKey, SharedTokens.TryLoad(_options.TokenFile, Environment.GetEnvironmentVariable, out var tokens, out var tokenError)
+                    ? tokens.AuthorizationValue
+                    : throw new InvalidOperationException(tokenError));
+            }
+
             // gRPC compression is chosen when the call starts; Brotli, if the origin takes it, turns it off per message below.
             if (_options.Compression is TunnelCompression.Gzip or TunnelCompression.Auto or TunnelCompression.Brotli)
             {
@@ -235,6 +258,10 @@ internal sealed class TunnelClient : IHostedService, IAsyncDisposable
             UseProxy = false,
             ConnectCallback = (context, cancellationToken) => CountingStream.ConnectAsync(context, _counters, cancellationToken),
         };
+        if (_origin.Scheme == Uri.UriSchemeHttps)
+        {
+            handler.SslOptions = EdgeTls.ClientOptions(_options, _origin, _logger);
+        }
 
         return GrpcChannel.ForAddress(_origin, new GrpcChannelOptions
         {

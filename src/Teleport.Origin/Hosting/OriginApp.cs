@@ -1,11 +1,13 @@
 using Microsoft.AspNetCore.Server.Kestrel.Core;
 using Microsoft.Extensions.Options;
+using Teleport.Origin.Security;
 using Teleport.Origin.Tunnel;
 using Teleport.Origin.Upstream;
 using Teleport.Protocol.Compression;
 using Teleport.Protocol.Diagnostics;
 using Teleport.Protocol.Framing;
 using Teleport.Protocol.Hosting;
+using Teleport.Protocol.Security;
 
 namespace Teleport.Origin.Hosting;
 
@@ -18,11 +20,16 @@ internal static class OriginApp
         "teleport-origin",
         "Serves tunnel streams from teleport-edge and completes their HTTP exchanges against the configured upstreams only.",
         [
-            new("listen", S + nameof(OriginOptions.Listen), "ADDRESS", "Where edges connect (gRPC over cleartext HTTP/2). Port 0 picks a free port.", "127.0.0.1:9090"),
+            new("listen", S + nameof(OriginOptions.Listen), "ADDRESS", "Where edges connect (gRPC over HTTP/2: cleartext, or TLS with --tls-cert). Port 0 picks a free port.", "127.0.0.1:9090"),
             new("upstream", S + nameof(OriginOptions.Upstreams), "URL", "An upstream HTTP server; repeat for several (used in turn). Required. http://host:port[/base-path] speaks HTTP/1.1; https://host:port[/base-path] speaks TLS, HTTP/2 or HTTP/1.1 by ALPN; h2c://host:port[/base-path] speaks cleartext HTTP/2 with prior knowledge (gRPC servers); unix:/path/to.sock speaks HTTP/1.1 and h2c+unix:/path/to.sock cleartext HTTP/2 over a unix socket. An upstream may be another teleport-edge (a chain of tunnels). Example: --upstream https://app.internal:8443 --upstream h2c://grpc:5000 --upstream unix:/run/app.sock", null, Repeatable: true),
             new("upstream-ca", S + nameof(OriginOptions.UpstreamCa), "FILE", "PEM file of the CA certificate(s) that https upstreams' certificates must chain to, in place of the system's trusted roots (for a private CA).", null),
             new("upstream-sni", S + nameof(OriginOptions.UpstreamSni), "NAME", "TLS server name for https upstreams in place of the URL's host: sent as SNI, required in the certificate, and sent as Host (.NET takes SNI from Host; the client's Host still arrives in X-Forwarded-Host). For upstreams addressed by IP, e.g. --upstream https://10.0.0.5:8443 --upstream-sni app.internal.", null),
             new("upstream-insecure", S + nameof(OriginOptions.UpstreamInsecure), "", "Accept any TLS certificate from https upstreams. For tests only: anyone on the path can then read and change the traffic; a warning is logged at start.", null, IsSwitch: true),
+            new("tls-cert", S + nameof(OriginOptions.TlsCert), "FILE", "PEM certificate (leaf, then intermediates) for the gRPC listener: with --tls-key, edges connect over TLS 1.2+ (HTTP/2 by ALPN) to https://. Re-read when the file changes, without a restart.", null),
+            new("tls-key", S + nameof(OriginOptions.TlsKey), "FILE", "Unencrypted PEM private key of --tls-cert. Re-read when the file changes.", null),
+            new("client-ca", S + nameof(OriginOptions.ClientCa), "FILE", "PEM file of the CA certificate(s) that edges' client certificates must chain to (mutual TLS); a handshake without a valid one is refused. Needs --tls-cert.", null),
+            new("token-file", S + nameof(OriginOptions.TokenFile), "FILE", "File of the bearer tokens edges must send, one per line, all valid at once (rotation: add the new one, move the edges, remove the old one). Re-read when it changes. Without it, the TELEPORT_TOKEN variable holds the one token; tokens are never given on the command line.", null),
+            new("allow-ip", S + nameof(OriginOptions.AllowIp), "CIDR", "A network edges may connect from, e.g. 203.0.113.0/24 or 2001:db8::/32; repeat for several. Other peers are disconnected before any byte is read, counted and logged. Default: any address.", null, Repeatable: true),
             new("compression", S + nameof(OriginOptions.Compression), "auto|brotli|gzip|none", "Compression of what the origin sends. brotli keeps one compression context for the stream's life, so each exchange costs only what differs from earlier ones (needs a peer that supports it); gzip compresses each tunnel message alone (any gRPC peer); auto is brotli when the peer supports it, else gzip; none. Each side chooses for its own direction.", "auto"),
             new("compression-level", S + nameof(OriginOptions.CompressionLevel), "LEVEL", "Fastest, Optimal or SmallestSize (gzip levels 1, 6, 9; brotli qualities 2, 4, 6).", "Fastest"),
             new("request-timeout", S + nameof(OriginOptions.RequestTimeout), "DURATION", "Longest wait for an upstream's complete response; then 504 (the edge may ask for less).", "30s"),
@@ -44,6 +51,7 @@ internal static class OriginApp
     /// <exception cref="ArgumentException">The command line is wrong.</exception>
     public static WebApplication Build(IReadOnlyList<string> args, Action<WebApplicationBuilder>? configure = null)
     {
+        TokenArguments.Refuse(args);
         var builder = ServiceHost.CreateBuilder(Definition, args);
         var services = builder.Services;
         services.AddOptions<OriginOptions>().BindConfiguration(OriginOptions.Section).ValidateOnStart();
@@ -54,6 +62,8 @@ internal static class OriginApp
         services.AddGrpc();
         services.AddOptions<Grpc.AspNetCore.Server.GrpcServiceOptions>().Configure<IOptions<OriginOptions>>(ConfigureGrpc);
         services.AddSingleton<TunnelCounters>();
+        services.AddSingleton<AccessCounters>();
+        services.AddSingleton<TokenInterceptor>();
         services.AddSingleton<UpstreamClient>();
         services.AddSingleton<UpstreamSelector>();
         services.AddSingleton<UpstreamForwarder>();
@@ -77,7 +87,13 @@ internal static class OriginApp
         http2.KeepAlivePingTimeout = TimeSpan.FromSeconds(5);
         if (ListenAddress.TryParse(options.Listen, out var endPoint))
         {
-            kestrel.Listen(endPoint, listen => listen.Protocols = HttpProtocols.Http2);
+            kestrel.Listen(endPoint, listen =>
+            {
+                listen.Protocols = HttpProtocols.Http2;
+                // The allow list first: a refused peer gets no TLS handshake.
+                AllowListFilter.Apply(listen, options.AllowIp);
+                OriginTls.Apply(listen, options);
+            });
         }
     }
 
@@ -90,6 +106,10 @@ internal static class OriginApp
         // Streams that agree on Brotli turn gRPC compression off for their messages (TunnelService).
         grpc.ResponseCompressionAlgorithm = options.Compression == TunnelCompression.None ? null : GzipCompressionProvider.Name;
         grpc.ResponseCompressionLevel = options.CompressionLevel;
+        if (SharedTokens.Configured(options.TokenFile, Environment.GetEnvironmentVariable))
+        {
+            grpc.Interceptors.Add<TokenInterceptor>();
+        }
     }
 
     private static void LogListening(WebApplication app)

@@ -8,7 +8,7 @@ internal sealed class OriginOptions
 {
     public const string Section = "Origin";
 
-    /// <summary>Address the gRPC listener binds (cleartext HTTP/2). Default 127.0.0.1:9090; port 0 picks a free port.</summary>
+    /// <summary>Address the gRPC listener binds (HTTP/2; TLS with <see cref="TlsCert"/>). Default 127.0.0.1:9090; port 0 picks a free port.</summary>
     public string Listen { get; set; } = "127.0.0.1:9090";
 
     /// <summary>
@@ -32,6 +32,27 @@ internal sealed class OriginOptions
 
     /// <summary>Accept any certificate from https upstreams. For tests only; logged as a warning at start. Default false.</summary>
     public bool UpstreamInsecure { get; set; }
+
+    /// <summary>
+    /// PEM certificate (leaf, then intermediates) of the gRPC listener: with <see cref="TlsKey"/> the origin serves
+    /// TLS 1.2+ with HTTP/2 by ALPN. Re-read when the file changes. Default: none (cleartext HTTP/2).
+    /// </summary>
+    public string? TlsCert { get; set; }
+
+    /// <summary>Unencrypted PEM private key of <see cref="TlsCert"/>. Re-read when the file changes.</summary>
+    public string? TlsKey { get; set; }
+
+    /// <summary>PEM file of the CA certificate(s) edges' client certificates must chain to; set, a client certificate is required. Default: none.</summary>
+    public string? ClientCa { get; set; }
+
+    /// <summary>
+    /// File of the bearer tokens edges must send, one per line (all valid at once, for rotation); re-read when it
+    /// changes. Default: none, then the TELEPORT_TOKEN variable, if set, holds the one token.
+    /// </summary>
+    public string? TokenFile { get; set; }
+
+    /// <summary>Networks (CIDR) edges may connect from; empty lets every address connect. Default: empty.</summary>
+    public List<string> AllowIp { get; set; } = [];
 
     /// <summary>Compression of the messages the origin sends. Default Auto (Brotli when the peer supports it, else gzip).</summary>
     public TunnelCompression Compression { get; set; } = TunnelCompression.Auto;

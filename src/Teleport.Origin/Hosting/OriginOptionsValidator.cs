@@ -1,4 +1,5 @@
 using Microsoft.Extensions.Options;
+using Teleport.Origin.Security;
 using Teleport.Origin.Upstream;
 using Teleport.Protocol.Hosting;
 
@@ -21,6 +22,7 @@ internal sealed class OriginOptionsValidator : IValidateOptions<OriginOptions>
         }
 
         ValidateUpstreams(o, ref errors);
+        OriginSecurityValidation.Validate(o, Environment.GetEnvironmentVariable, ref errors);
 
         // CancellationTokenSource.CancelAfter and SocketsHttpHandler.ConnectTimeout take at most int.MaxValue ms (24.8 days).
         if (o.RequestTimeout <= TimeSpan.Zero || o.RequestTimeout.TotalMilliseconds > int.MaxValue)

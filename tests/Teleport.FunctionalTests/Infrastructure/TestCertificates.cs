@@ -51,6 +51,23 @@ internal sealed class TestCertificates : IDisposable
         return issued.CopyWithPrivateKey(key);
     }
 
+    /// <summary>A TLS client certificate (EKU clientAuth) issued by <paramref name="ca"/>; with <paramref name="expired"/>, one that ended a minute ago.</summary>
+    public X509Certificate2 IssueClient(X509Certificate2 ca, string commonName, bool expired = false)
+    {
+        using var key = ECDsa.Create(ECCurve.NamedCurves.nistP256);
+        var request = new CertificateRequest($"CN={commonName}", key, HashAlgorithmName.SHA256);
+        request.CertificateExtensions.Add(new X509BasicConstraintsExtension(false, false, 0, critical: true));
+        request.CertificateExtensions.Add(new X509KeyUsageExtension(X509KeyUsageFlags.DigitalSignature, critical: true));
+        request.CertificateExtensions.Add(new X509EnhancedKeyUsageExtension([new Oid("1.3.6.1.5.5.7.3.2")], critical: false));
+        request.CertificateExtensions.Add(X509AuthorityKeyIdentifierExtension.CreateFromCertificate(ca, includeKeyIdentifier: true, includeIssuerAndSerial: false));
+        var serial = RandomNumberGenerator.GetBytes(16);
+        serial[0] &= 0x7F;
+        // Inside the CA's own validity (it starts 5 minutes ago), so only the leaf is out of date.
+        var notBefore = DateTimeOffset.UtcNow.AddMinutes(-4);
+        using var issued = request.Create(ca, notBefore, expired ? DateTimeOffset.UtcNow.AddMinutes(-1) : DateTimeOffset.UtcNow.AddHours(23), serial);
+        return issued.CopyWithPrivateKey(key);
+    }
+
     /// <summary>Writes the certificate as PEM; returns its path.</summary>
     public string WriteCertificate(X509Certificate2 certificate) => Write(certificate.ExportCertificatePem());
 
@@ -59,10 +76,11 @@ internal sealed class TestCertificates : IDisposable
 
     public void Dispose() => _directory.Delete(recursive: true);
 
-    private string Write(string pem)
+    /// <summary>Writes <paramref name="text"/> to a new file in the directory (token files, ...); returns its path.</summary>
+    public string Write(string text)
     {
         var path = Path.Combine(_directory.FullName, $"{Interlocked.Increment(ref _files)}.pem");
-        File.WriteAllText(path, pem);
+        File.WriteAllText(path, text);
         return path;
     }
 }

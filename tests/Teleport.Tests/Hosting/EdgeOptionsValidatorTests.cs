@@ -51,7 +51,7 @@ public sealed class EdgeOptionsValidatorTests
     [InlineData("ListenUnixMode", "660", "--listen-unix-mode")]
     [InlineData("Origin", "", "--origin")]
     [InlineData("Origin", "origin:9090", "--origin")]
-    [InlineData("Origin", "https://origin:9090", "--origin")]
+    [InlineData("Origin", "ftp://origin:9090", "--origin")]
     [InlineData("Origin", "http://origin:9090/tunnel", "--origin")]
     [InlineData("Origin", "/relative", "--origin")]
     [InlineData("RequestTimeout", "00:00:00", "--request-timeout")]
