@@ -4,6 +4,7 @@ using Microsoft.AspNetCore.Hosting.Server.Features;
 using Microsoft.AspNetCore.Server.Kestrel.Core;
 using Microsoft.AspNetCore.Server.Kestrel.Https;
 using Microsoft.Extensions.Options;
+using Teleport.Edge.Diagnostics;
 using Teleport.Edge.Http;
 using Teleport.Edge.Tunnel;
 using Teleport.Protocol.Diagnostics;
@@ -44,6 +45,8 @@ internal static class EdgeApp
             new("max-batch-bytes", S + nameof(EdgeOptions.MaxBatchBytes), "SIZE", "Soft cap on one tunnel message (a larger single request travels alone).", "1MiB"),
             new("max-batch-delay", S + nameof(EdgeOptions.MaxBatchDelay), "DURATION", "How long a tunnel message may wait for more requests before it is sent (e.g. 1ms). 0 sends at once: batches still grow with load, with no added latency.", "0"),
             new("forwarded-headers", S + nameof(EdgeOptions.ForwardedHeaders), "append|set|off", "X-Forwarded-For/-Proto/-Host: add this hop to the client's values, replace them, or leave them alone.", "append"),
+            new("admin", S + nameof(EdgeOptions.Admin), "ADDRESS", "Admin listener (HTTP/1.1) serving /metrics (Prometheus text), /healthz and /readyz, e.g. 127.0.0.1:9100; never on the traffic ports. Default: none.", null),
+            new("log-format", S + nameof(EdgeOptions.LogFormat), "console|json", "Log lines for people, or one JSON object per line for log collectors. Levels per category come from Logging:LogLevel in the configuration.", "console"),
             new("config", S + "Config", "FILE", "A JSON settings file read on top of appsettings.json (keys as in appsettings.json).", null),
         ]);
 
@@ -74,10 +77,23 @@ internal static class EdgeApp
         services.AddSingleton<TunnelClient>();
         services.AddHostedService(static sp => sp.GetRequiredService<TunnelClient>());
         services.AddSingleton<EdgeRequestHandler>();
+        services.AddSingleton<EdgeMetrics>();
+        services.AddSingleton<IReadiness>(static sp => sp.GetRequiredService<EdgeMetrics>());
+        // The exporter only with an admin listener: without one the metrics classes create no instruments at all.
+        var admin = !string.IsNullOrEmpty(builder.Configuration[S + nameof(EdgeOptions.Admin)]);
+        if (admin)
+        {
+            AdminEndpoint.AddServices(services, Definition.Program, EdgeMetrics.MeterName);
+        }
         services.AddHostedService<UnixSocketFiles>();
 
         configure?.Invoke(builder);
         var app = builder.Build();
+        if (admin)
+        {
+            AdminEndpoint.Map(app);
+        }
+
         app.Run(app.Services.GetRequiredService<EdgeRequestHandler>().HandleAsync);
         app.Lifetime.ApplicationStarted.Register(() => LogListening(app));
         return app;
@@ -132,6 +148,12 @@ internal static class EdgeApp
                     });
                     break;
             }
+        }
+
+        // After the traffic listeners, so the first address stays a traffic one.
+        if (ListenAddress.TryParse(options.Admin, out var adminEndPoint))
+        {
+            AdminEndpoint.Listen(kestrel, adminEndPoint);
         }
     }
 

@@ -1,5 +1,6 @@
 using System.IO.Compression;
 using Teleport.Protocol.Compression;
+using Teleport.Protocol.Hosting;
 
 namespace Teleport.Edge.Hosting;
 
@@ -96,6 +97,15 @@ internal sealed class EdgeOptions
 
     /// <summary>X-Forwarded-For/-Proto/-Host: Append to what the client sent, Set (replace) or Off. Default Append.</summary>
     public ForwardedHeadersMode ForwardedHeaders { get; set; } = ForwardedHeadersMode.Append;
+
+    /// <summary>
+    /// Address of the admin listener serving /metrics, /healthz and /readyz (host:port, port 0 picks one);
+    /// null, the default, opens none. Kept off the traffic ports so clients cannot reach it.
+    /// </summary>
+    public string? Admin { get; set; }
+
+    /// <summary>Console (default) or Json: one JSON object per log entry and line.</summary>
+    public LogFormat LogFormat { get; set; } = LogFormat.Console;
 }
 
 /// <summary>What the edge does with X-Forwarded-* headers.</summary>

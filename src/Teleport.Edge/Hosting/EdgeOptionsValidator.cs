@@ -1,5 +1,6 @@
 using Microsoft.Extensions.Options;
 using Teleport.Edge.Security;
+using Teleport.Protocol.Hosting;
 
 namespace Teleport.Edge.Hosting;
 
@@ -10,6 +11,10 @@ internal sealed class EdgeOptionsValidator : IValidateOptions<EdgeOptions>
     {
         List<string>? errors = null;
         ValidateListeners(o, ref errors);
+        if (AdminEndpoint.Validate(o.Admin) is { } adminError)
+        {
+            (errors ??= []).Add(adminError);
+        }
 
         if (!Uri.TryCreate(o.Origin, UriKind.Absolute, out var origin) || (origin.Scheme != Uri.UriSchemeHttp && origin.Scheme != Uri.UriSchemeHttps) || origin.PathAndQuery != "/" || origin.Fragment.Length > 0)
         {

@@ -1,6 +1,8 @@
+using System.Diagnostics;
 using Google.Protobuf;
 using Microsoft.AspNetCore.Http.Features;
 using Microsoft.Extensions.Options;
+using Teleport.Edge.Diagnostics;
 using Teleport.Edge.Hosting;
 using Teleport.Edge.Tunnel;
 using Teleport.Protocol.Buffers;
@@ -14,6 +16,7 @@ namespace Teleport.Edge.Http;
 internal sealed class EdgeRequestHandler
 {
     private readonly TunnelClient _tunnel;
+    private readonly EdgeMetrics _metrics;
     private readonly ILogger<EdgeRequestHandler> _logger;
     private readonly ForwardedHeadersMode _forwarded;
     private readonly TimeSpan _tunnelWait;
@@ -23,10 +26,12 @@ internal sealed class EdgeRequestHandler
     private readonly string _noTunnelMessage;
     private int _pending;
 
-    public EdgeRequestHandler(TunnelClient tunnel, IOptions<EdgeOptions> options, ILogger<EdgeRequestHandler> logger)
+    public EdgeRequestHandler(TunnelClient tunnel, EdgeMetrics metrics, IOptions<EdgeOptions> options, ILogger<EdgeRequestHandler> logger)
     {
         var o = options.Value;
         _tunnel = tunnel;
+        _metrics = metrics;
+        metrics.Meter?.CreateObservableUpDownCounter("teleport.edge.requests.in_flight", () => Volatile.Read(ref _pending), description: "Client requests being handled now.");
         _logger = logger;
         _forwarded = o.ForwardedHeaders;
         _tunnelWait = o.TunnelWait;
@@ -45,17 +50,19 @@ internal sealed class EdgeRequestHandler
     /// </summary>
     public async Task HandleAsync(HttpContext context)
     {
+        var started = Stopwatch.GetTimestamp();
         if (Interlocked.Increment(ref _pending) > _maxPending)
         {
             Interlocked.Decrement(ref _pending);
             await ErrorResponses.WriteAsync(context, StatusCodes.Status503ServiceUnavailable, "edge-overloaded",
                 $"the edge already has {_maxPending} exchanges pending");
+            _metrics.RequestFinished(EdgeOutcome.Rejected, started);
             return;
         }
 
         try
         {
-            await ForwardAsync(context);
+            _metrics.RequestFinished(await ForwardAsync(context), started);
         }
         finally
         {
@@ -63,7 +70,7 @@ internal sealed class EdgeRequestHandler
         }
     }
 
-    private async Task ForwardAsync(HttpContext context)
+    private async Task<EdgeOutcome> ForwardAsync(HttpContext context)
     {
         var aborted = context.RequestAborted;
         if (!_tunnel.TryGetConnection(out var connection))
@@ -72,7 +79,7 @@ internal sealed class EdgeRequestHandler
             if (connection is null)
             {
                 await ErrorResponses.WriteAsync(context, StatusCodes.Status503ServiceUnavailable, "no-tunnel", _noTunnelMessage);
-                return;
+                return EdgeOutcome.TunnelError;
             }
         }
 
@@ -85,7 +92,7 @@ internal sealed class EdgeRequestHandler
         {
             await ErrorResponses.WriteAsync(context, StatusCodes.Status413PayloadTooLarge, "request-too-large",
                 $"the request body is larger than {connection.MaxRequestBodySize} bytes");
-            return;
+            return EdgeOutcome.Rejected;
         }
 
         var start = new RequestStart
@@ -105,7 +112,7 @@ internal sealed class EdgeRequestHandler
             // Not queued: the buffer is still ours.
             body.Return();
             await WriteAnswerAsync(context, LocalErrors.TunnelLost);
-            return;
+            return EdgeOutcome.TunnelError;
         }
 
         OriginItem answer;
@@ -114,10 +121,30 @@ internal sealed class EdgeRequestHandler
             answer = await exchange.Answer;
         }
 
-        if (!aborted.IsCancellationRequested)
+        if (aborted.IsCancellationRequested)
         {
-            await WriteAnswerAsync(context, answer);
+            return EdgeOutcome.Aborted;
         }
+
+        await WriteAnswerAsync(context, answer);
+        return OutcomeOf(answer);
+    }
+
+    /// <summary>The metric's view of an answer: the upstream's status class, or the failing stage.</summary>
+    private static EdgeOutcome OutcomeOf(OriginItem answer)
+    {
+        if (answer.KindCase == OriginItem.KindOneofCase.ResponseStart)
+        {
+            return answer.ResponseStart.Status is >= 200 and < 300 ? EdgeOutcome.Success : EdgeOutcome.Non2xx;
+        }
+
+        return (answer.Error?.Code ?? ErrorCode.Unspecified) switch
+        {
+            ErrorCode.UpstreamTimeout => EdgeOutcome.Timeout,
+            ErrorCode.UpstreamConnect or ErrorCode.UpstreamResponse or ErrorCode.ResponseTooLarge or ErrorCode.NoUpstream => EdgeOutcome.UpstreamError,
+            ErrorCode.BadRequest or ErrorCode.RequestTooLarge or ErrorCode.Overloaded or ErrorCode.ShuttingDown => EdgeOutcome.Rejected,
+            _ => EdgeOutcome.TunnelError,
+        };
     }
 
     private async Task WriteAnswerAsync(HttpContext context, OriginItem answer)

@@ -170,7 +170,8 @@ internal sealed class TunnelConnection : IAsyncDisposable
                 OriginFrame.KindOneofCase.CompressedBatch when Hello.StreamCompression == StreamCodecs.Brotli => _decoder.Decode(frame.CompressedBatch).Items,
                 _ => throw new InvalidOperationException($"Protocol violation: the origin sent {frame.KindCase} after its hello."),
             };
-            _counters.MessageReceived(items.Count);
+            // A plain batch arrives already decompressed by gRPC: one size pass per message gives its logical bytes.
+            _counters.MessageReceived(items.Count, frame.KindCase == OriginFrame.KindOneofCase.Batch ? frame.CalculateSize() : _decoder.DecodedBytes);
             foreach (var item in items)
             {
                 // An answer for an exchange already abandoned (client gone, deadline) is dropped.

@@ -1,5 +1,6 @@
 using Microsoft.AspNetCore.Server.Kestrel.Core;
 using Microsoft.Extensions.Options;
+using Teleport.Origin.Diagnostics;
 using Teleport.Origin.Security;
 using Teleport.Origin.Tunnel;
 using Teleport.Origin.Upstream;
@@ -42,6 +43,8 @@ internal static class OriginApp
             new("max-batch-items", S + nameof(OriginOptions.MaxBatchItems), "N", "Most exchanges in one tunnel message.", "1024"),
             new("max-batch-bytes", S + nameof(OriginOptions.MaxBatchBytes), "SIZE", "Soft cap on one tunnel message (a larger single response travels alone).", "1MiB"),
             new("max-batch-delay", S + nameof(OriginOptions.MaxBatchDelay), "DURATION", "How long a tunnel message may wait for more responses before it is sent (e.g. 1ms). 0 sends at once: batches still grow with load, with no added latency.", "0"),
+            new("admin", S + nameof(OriginOptions.Admin), "ADDRESS", "Admin listener (HTTP/1.1) serving /metrics (Prometheus text), /healthz and /readyz, e.g. 127.0.0.1:9100; never on the traffic ports. Default: none.", null),
+            new("log-format", S + nameof(OriginOptions.LogFormat), "console|json", "Log lines for people, or one JSON object per line for log collectors. Levels per category come from Logging:LogLevel in the configuration.", "console"),
             new("config", S + "Config", "FILE", "A JSON settings file read on top of appsettings.json (keys as in appsettings.json).", null),
         ]);
 
@@ -67,9 +70,24 @@ internal static class OriginApp
         services.AddSingleton<UpstreamClient>();
         services.AddSingleton<UpstreamSelector>();
         services.AddSingleton<UpstreamForwarder>();
+        services.AddSingleton<OriginMetrics>();
+        services.AddSingleton<IReadiness>(static sp => sp.GetRequiredService<OriginMetrics>());
+        // The exporter only with an admin listener: without one the metrics classes create no instruments at all.
+        var admin = !string.IsNullOrEmpty(builder.Configuration[S + nameof(OriginOptions.Admin)]);
+        if (admin)
+        {
+            AdminEndpoint.AddServices(services, Definition.Program, OriginMetrics.MeterName);
+        }
 
         configure?.Invoke(builder);
         var app = builder.Build();
+        if (admin)
+        {
+            AdminEndpoint.Map(app);
+            // Now rather than with the first tunnel stream, so /metrics lists the instruments from the start.
+            app.Services.GetRequiredService<OriginMetrics>();
+        }
+
         app.MapGrpcService<TunnelService>();
         app.Lifetime.ApplicationStarted.Register(() => LogListening(app));
         return app;
@@ -94,6 +112,12 @@ internal static class OriginApp
                 AllowListFilter.Apply(listen, options.AllowIp);
                 OriginTls.Apply(listen, options);
             });
+        }
+
+        // After the traffic listener, so the first address stays the traffic one.
+        if (ListenAddress.TryParse(options.Admin, out var adminEndPoint))
+        {
+            AdminEndpoint.Listen(kestrel, adminEndPoint);
         }
     }
 

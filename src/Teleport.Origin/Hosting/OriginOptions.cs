@@ -1,5 +1,6 @@
 using System.IO.Compression;
 using Teleport.Protocol.Compression;
+using Teleport.Protocol.Hosting;
 
 namespace Teleport.Origin.Hosting;
 
@@ -92,6 +93,15 @@ internal sealed class OriginOptions
 
     /// <summary>How long a tunnel message that is not full waits for more exchanges; zero sends at once (batches then grow with load only). Default 0.</summary>
     public TimeSpan MaxBatchDelay { get; set; }
+
+    /// <summary>
+    /// Address of the admin listener serving /metrics, /healthz and /readyz (host:port, port 0 picks one);
+    /// null, the default, opens none. Kept off the traffic ports so clients cannot reach it.
+    /// </summary>
+    public string? Admin { get; set; }
+
+    /// <summary>Console (default) or Json: one JSON object per log entry and line.</summary>
+    public LogFormat LogFormat { get; set; } = LogFormat.Console;
 }
 
 /// <summary>Which Host header the origin sends upstream.</summary>

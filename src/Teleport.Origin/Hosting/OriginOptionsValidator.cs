@@ -22,6 +22,10 @@ internal sealed class OriginOptionsValidator : IValidateOptions<OriginOptions>
         }
 
         ValidateUpstreams(o, ref errors);
+        if (AdminEndpoint.Validate(o.Admin) is { } adminError)
+        {
+            (errors ??= []).Add(adminError);
+        }
         OriginSecurityValidation.Validate(o, Environment.GetEnvironmentVariable, ref errors);
 
         // CancellationTokenSource.CancelAfter and SocketsHttpHandler.ConnectTimeout take at most int.MaxValue ms (24.8 days).

@@ -1,5 +1,6 @@
 using System.Collections.Concurrent;
 using Grpc.Core;
+using Teleport.Origin.Diagnostics;
 using Teleport.Origin.Hosting;
 using Teleport.Origin.Upstream;
 using Teleport.Protocol.Compression;
@@ -20,6 +21,7 @@ internal sealed class OriginSession
     private readonly StreamCompressor? _compressor;
     private readonly UpstreamForwarder _forwarder;
     private readonly TunnelCounters _counters;
+    private readonly OriginMetrics _metrics;
     private readonly ILogger _logger;
     private readonly ConcurrentDictionary<ulong, ExchangeCancellation> _running = new();
     private readonly int _maxConcurrent;
@@ -32,10 +34,11 @@ internal sealed class OriginSession
 
     /// <param name="receiveLimit">Largest message the origin accepts, decompressed.</param>
     /// <param name="sending">How the origin compresses what it sends on this stream, as agreed in the hellos.</param>
-    public OriginSession(EdgeHello hello, OriginOptions options, TunnelCompression sending, int receiveLimit, UpstreamForwarder forwarder, TunnelCounters counters, ILogger logger)
+    public OriginSession(EdgeHello hello, OriginOptions options, TunnelCompression sending, int receiveLimit, UpstreamForwarder forwarder, TunnelCounters counters, OriginMetrics metrics, ILogger logger)
     {
         _forwarder = forwarder;
         _counters = counters;
+        _metrics = metrics;
         _logger = logger;
         _maxConcurrent = options.MaxConcurrentExchanges;
         _timeout = options.RequestTimeout;
@@ -160,7 +163,8 @@ internal sealed class OriginSession
                 EdgeFrame.KindOneofCase.CompressedBatch when _decoder is not null => Decode(frame.CompressedBatch),
                 _ => throw new RpcException(new Status(StatusCode.InvalidArgument, $"protocol violation: {frame.KindCase} after the hello")),
             };
-            _counters.MessageReceived(items.Count);
+            // A plain batch arrives already decompressed by gRPC: one size pass per message gives its logical bytes.
+            _counters.MessageReceived(items.Count, frame.KindCase == EdgeFrame.KindOneofCase.Batch ? frame.CalculateSize() : _decoder!.DecodedBytes);
             foreach (var item in items)
             {
                 switch (item.KindCase)
@@ -204,6 +208,7 @@ internal sealed class OriginSession
 
         if (_draining)
         {
+            _metrics.Rejected(overloaded: false);
             Answer(ErrorItem.Create(id, ErrorCode.ShuttingDown, "the origin is shutting down and takes no new requests"));
             return;
         }
@@ -211,6 +216,7 @@ internal sealed class OriginSession
         if (Interlocked.Increment(ref _active) > _maxConcurrent)
         {
             Interlocked.Decrement(ref _active);
+            _metrics.Rejected(overloaded: true);
             Answer(ErrorItem.Create(id, ErrorCode.Overloaded, $"the origin already runs {_maxConcurrent} exchanges on this tunnel"));
             return;
         }
@@ -229,6 +235,8 @@ internal sealed class OriginSession
 
     private async Task RunExchangeAsync(ulong id, RequestStart start, ExchangeCancellation cancellation, TimeSpan timeout)
     {
+        var outcome = UpstreamOutcome.Cancelled;
+        _metrics.ExchangeStarted();
         try
         {
             cancellation.CancelAfter(timeout);
@@ -236,6 +244,7 @@ internal sealed class OriginSession
             try
             {
                 answer = await _forwarder.ForwardAsync(id, start, _maxResponseBody, cancellation.Token);
+                outcome = OutcomeOf(answer.Item);
             }
             catch (OperationCanceledException) when (cancellation.IsCancellationRequested)
             {
@@ -245,16 +254,19 @@ internal sealed class OriginSession
                 }
 
                 OriginLog.UpstreamTimedOut(_logger, start.Method, timeout.TotalSeconds);
+                outcome = UpstreamOutcome.Timeout;
                 answer = ErrorItem.Create(id, ErrorCode.UpstreamTimeout, $"the upstream did not answer within {timeout.TotalSeconds:0.###} s");
             }
             catch (Exception ex)
             {
                 OriginLog.ExchangeCrashed(_logger, id, ex);
+                outcome = UpstreamOutcome.Internal;
                 answer = ErrorItem.Create(id, ErrorCode.Internal, "the origin failed while forwarding the request");
             }
 
             if (cancellation.Abandoned)
             {
+                outcome = UpstreamOutcome.Cancelled;
                 answer.ReturnBuffer();
                 return;
             }
@@ -263,6 +275,7 @@ internal sealed class OriginSession
         }
         finally
         {
+            _metrics.ExchangeEnded(outcome);
             _running.TryRemove(id, out _);
             Interlocked.Decrement(ref _active);
             cancellation.Dispose();
@@ -276,6 +289,23 @@ internal sealed class OriginSession
         {
             answer.ReturnBuffer();
         }
+    }
+
+    /// <summary>The metric's view of the forwarder's answer: the upstream's status class, or what failed.</summary>
+    private static UpstreamOutcome OutcomeOf(OriginItem answer)
+    {
+        if (answer.KindCase == OriginItem.KindOneofCase.ResponseStart)
+        {
+            return answer.ResponseStart.Status is >= 200 and < 300 ? UpstreamOutcome.Success : UpstreamOutcome.Non2xx;
+        }
+
+        return answer.Error.Code switch
+        {
+            ErrorCode.BadRequest => UpstreamOutcome.BadRequest,
+            ErrorCode.UpstreamTimeout => UpstreamOutcome.Timeout,
+            ErrorCode.Internal => UpstreamOutcome.Internal,
+            _ => UpstreamOutcome.UpstreamError,
+        };
     }
 
     private static long EdgeLimit(EdgeHello hello)

@@ -1,5 +1,6 @@
 using Grpc.Core;
 using Microsoft.Extensions.Options;
+using Teleport.Origin.Diagnostics;
 using Teleport.Origin.Hosting;
 using Teleport.Origin.Upstream;
 using Teleport.Protocol;
@@ -18,12 +19,14 @@ internal sealed class TunnelService : global::Teleport.Protocol.V1.Tunnel.Tunnel
     private readonly OriginOptions _options;
     private readonly UpstreamForwarder _forwarder;
     private readonly TunnelCounters _counters;
+    private readonly OriginMetrics _metrics;
     private readonly ILogger<TunnelService> _logger;
     private readonly CancellationToken _stopping;
     private readonly string _agent = TunnelProtocol.Agent("teleport-origin");
 
-    public TunnelService(IOptions<OriginOptions> options, UpstreamForwarder forwarder, TunnelCounters counters, IHostApplicationLifetime lifetime, ILogger<TunnelService> logger)
+    public TunnelService(IOptions<OriginOptions> options, UpstreamForwarder forwarder, TunnelCounters counters, OriginMetrics metrics, IHostApplicationLifetime lifetime, ILogger<TunnelService> logger)
     {
+        _metrics = metrics;
         _stopping = lifetime.ApplicationStopping;
         _options = options.Value;
         _forwarder = forwarder;
@@ -64,7 +67,7 @@ internal sealed class TunnelService : global::Teleport.Protocol.V1.Tunnel.Tunnel
 
         _counters.StreamOpened();
         OriginLog.StreamOpened(_logger, context.Peer, hello.Agent);
-        var session = new OriginSession(hello, _options, sending, ReceiveLimit, _forwarder, _counters, _logger);
+        var session = new OriginSession(hello, _options, sending, ReceiveLimit, _forwarder, _counters, _metrics, _logger);
         try
         {
             var drained = await session.RunAsync(requestStream, responseStream, context.CancellationToken, _stopping);
@@ -73,6 +76,10 @@ internal sealed class TunnelService : global::Teleport.Protocol.V1.Tunnel.Tunnel
         catch (Exception ex) when (ex is not RpcException)
         {
             OriginLog.StreamClosed(_logger, context.Peer, ex.GetBaseException().Message.TrimEnd('.'));
+        }
+        finally
+        {
+            _counters.StreamClosed();
         }
     }
 

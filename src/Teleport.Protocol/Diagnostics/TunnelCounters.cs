@@ -1,10 +1,15 @@
+using System.Diagnostics.Metrics;
+
 namespace Teleport.Protocol.Diagnostics;
 
 /// <summary>
 /// Running totals of one side of the tunnel: streams, messages and items each way, and, where the
 /// side owns the socket, TCP connections and payload bytes on the wire.
 /// </summary>
-/// <remarks>Updated with Interlocked from the loops; read at any time for stats and metrics.</remarks>
+/// <remarks>
+/// Updated with Interlocked from the loops; read at any time for stats, and by the observable
+/// instruments of <see cref="Observe"/>, which cost nothing until /metrics is scraped.
+/// </remarks>
 internal sealed class TunnelCounters
 {
     private long _streamsOpened;
@@ -15,9 +20,16 @@ internal sealed class TunnelCounters
     private long _itemsReceived;
     private long _wireBytesSent;
     private long _wireBytesReceived;
+    private long _logicalBytesSent;
+    private long _logicalBytesReceived;
+    private long _streamsClosed;
+    private Histogram<int>? _batchItems;
 
     /// <summary>Tunnel streams opened (after a successful hello).</summary>
     public long StreamsOpened => Interlocked.Read(ref _streamsOpened);
+
+    /// <summary>Tunnel streams open now (only the origin reports closes; see <see cref="StreamClosed"/>).</summary>
+    public long StreamsOpen => StreamsOpened - Interlocked.Read(ref _streamsClosed);
 
     /// <summary>TCP connections opened to carry the tunnel (edge side).</summary>
     public long ConnectionsOpened => Interlocked.Read(ref _connectionsOpened);
@@ -40,23 +52,62 @@ internal sealed class TunnelCounters
     /// <summary>TCP payload bytes read on tunnel connections (edge side).</summary>
     public long WireBytesReceived => Interlocked.Read(ref _wireBytesReceived);
 
+    /// <summary>Serialized bytes of the messages written, before any compression.</summary>
+    public long LogicalBytesSent => Interlocked.Read(ref _logicalBytesSent);
+
+    /// <summary>Serialized bytes of the messages read, after decompression.</summary>
+    public long LogicalBytesReceived => Interlocked.Read(ref _logicalBytesReceived);
+
+    /// <summary>
+    /// Publishes these counters on <paramref name="meter"/> as observable instruments named
+    /// <paramref name="prefix"/>.tunnel.*, and records the items of every message written from now on.
+    /// </summary>
+    /// <param name="wireBytes">This side owns the tunnel's socket, so wire bytes are counted (edge).</param>
+    public void Observe(Meter meter, string prefix, bool wireBytes)
+    {
+        meter.CreateObservableCounter(prefix + ".tunnel.streams.opened", () => StreamsOpened, description: "Tunnel streams opened (after a successful hello).");
+        meter.CreateObservableCounter(prefix + ".tunnel.messages", () => Directions(MessagesSent, MessagesReceived), description: "Tunnel messages by direction.");
+        meter.CreateObservableCounter(prefix + ".tunnel.items", () => Directions(ItemsSent, ItemsReceived), description: "Exchange items carried in tunnel messages, by direction.");
+        meter.CreateObservableCounter(prefix + ".tunnel.logical", () => Directions(LogicalBytesSent, LogicalBytesReceived), unit: "By",
+            description: "Serialized tunnel messages before compression (sent) or after decompression (received).");
+        if (wireBytes)
+        {
+            meter.CreateObservableCounter(prefix + ".tunnel.wire", () => Directions(WireBytesSent, WireBytesReceived), unit: "By",
+                description: "TCP payload bytes on the tunnel's connections, HTTP/2 framing and compression included.");
+        }
+
+        _batchItems = meter.CreateHistogram(prefix + ".tunnel.batch.items", unit: "{item}", description: "Exchange items per tunnel message written.",
+            advice: new InstrumentAdvice<int> { HistogramBucketBoundaries = [1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024] });
+    }
+
     public void StreamOpened() => Interlocked.Increment(ref _streamsOpened);
+
+    public void StreamClosed() => Interlocked.Increment(ref _streamsClosed);
 
     public void ConnectionOpened() => Interlocked.Increment(ref _connectionsOpened);
 
-    public void MessageSent(int items)
+    /// <param name="logicalBytes">The message serialized, before compression.</param>
+    public void MessageSent(int items, int logicalBytes)
     {
         Interlocked.Increment(ref _messagesSent);
         Interlocked.Add(ref _itemsSent, items);
+        Interlocked.Add(ref _logicalBytesSent, logicalBytes);
+        // One record per message, not per exchange; with no tags it does not allocate.
+        _batchItems?.Record(items);
     }
 
-    public void MessageReceived(int items)
+    /// <param name="logicalBytes">The message serialized, after decompression.</param>
+    public void MessageReceived(int items, int logicalBytes)
     {
         Interlocked.Increment(ref _messagesReceived);
         Interlocked.Add(ref _itemsReceived, items);
+        Interlocked.Add(ref _logicalBytesReceived, logicalBytes);
     }
 
     public void BytesSent(int count) => Interlocked.Add(ref _wireBytesSent, count);
 
     public void BytesReceived(int count) => Interlocked.Add(ref _wireBytesReceived, count);
+
+    private static Measurement<long>[] Directions(long sent, long received)
+        => [new(sent, new KeyValuePair<string, object?>("direction", "sent")), new(received, new KeyValuePair<string, object?>("direction", "received"))];
 }

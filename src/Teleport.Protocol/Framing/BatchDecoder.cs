@@ -11,12 +11,16 @@ internal sealed class BatchDecoder<TBatch>(MessageParser<TBatch> parser, int max
 {
     private StreamDecompressor? _decompressor;
 
+    /// <summary>The serialized size of the last batch decoded, for the logical-bytes metric.</summary>
+    public int DecodedBytes { get; private set; }
+
     /// <summary>Decompresses and parses one compressed batch.</summary>
     /// <exception cref="InvalidDataException">The bytes do not continue the stream or do not parse.</exception>
     public TBatch Decode(ByteString payload)
     {
         _decompressor ??= new StreamDecompressor(maxMessageBytes);
         var buffer = _decompressor.Decompress(payload.Span, out var length);
+        DecodedBytes = length;
         try
         {
             return parser.ParseFrom(buffer.AsSpan(0, length));

@@ -17,7 +17,7 @@ namespace Teleport.Protocol.Framing;
 /// write has completed, which is also when the body buffers of its items may go back to the pool.
 /// </remarks>
 internal sealed class BatchWriter<TFrame, TItem>
-    where TFrame : class
+    where TFrame : class, Google.Protobuf.IMessage
 {
     private readonly Channel<OutgoingItem<TItem>> _queue;
     private readonly FrameBuilder<TFrame, TItem> _frames;
@@ -83,7 +83,7 @@ internal sealed class BatchWriter<TFrame, TItem>
                 {
                     var count = _items.Count;
                     await stream.WriteAsync(_frames.Build(), cancellationToken);
-                    _counters.MessageSent(count);
+                    _counters.MessageSent(count, _frames.LogicalBytes);
                 }
                 finally
                 {

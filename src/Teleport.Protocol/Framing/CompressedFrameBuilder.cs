@@ -27,6 +27,7 @@ internal sealed class CompressedFrameBuilder<TFrame, TItem>(
     public override TFrame Build()
     {
         var size = batch.CalculateSize();
+        LogicalBytes = size;
         _serialized = ArrayPool<byte>.Shared.Rent(Math.Max(size, 1));
         batch.WriteTo(_serialized.AsSpan(0, size));
         _compressed = compressor.Compress(_serialized.AsSpan(0, size), out var length);

@@ -1,3 +1,4 @@
+using Google.Protobuf;
 using Google.Protobuf.Collections;
 
 namespace Teleport.Protocol.Framing;
@@ -17,16 +18,26 @@ internal abstract class FrameBuilder<TFrame, TItem>
     /// <summary>The message to write for the current items; valid until <see cref="Reset"/>.</summary>
     public abstract TFrame Build();
 
+    /// <summary>The last built message's serialized size before compression, for the logical-bytes metric.</summary>
+    public int LogicalBytes { get; protected set; }
+
     /// <summary>Clears the items and releases what the last message held.</summary>
     public abstract void Reset();
 }
 
 /// <summary>Sends the items as a plain batch message (gRPC may still compress it per message).</summary>
 internal sealed class PlainFrameBuilder<TFrame, TItem>(TFrame frame, RepeatedField<TItem> items) : FrameBuilder<TFrame, TItem>
+    where TFrame : IMessage
 {
     public override RepeatedField<TItem> Items => items;
 
-    public override TFrame Build() => frame;
+    public override TFrame Build()
+    {
+        // gRPC serializes (and maybe gzips) the message later, out of sight: one size pass over the
+        // batch here, per message rather than per exchange, is the price of knowing the logical bytes.
+        LogicalBytes = frame.CalculateSize();
+        return frame;
+    }
 
     public override void Reset() => items.Clear();
 }

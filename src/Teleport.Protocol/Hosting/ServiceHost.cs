@@ -63,11 +63,24 @@ internal static class ServiceHost
         configuration.AddInMemoryCollection(friendly);
 
         builder.Logging.ClearProviders();
-        builder.Logging.AddSimpleConsole(o =>
+        if (ReadLogFormat(service, configuration) == LogFormat.Json)
         {
-            o.SingleLine = true;
-            o.TimestampFormat = "HH:mm:ss.fff ";
-        });
+            builder.Logging.AddJsonConsole(o =>
+            {
+                // Collectors want absolute time; the formatter writes one unindented object per line.
+                o.TimestampFormat = "yyyy-MM-ddTHH:mm:ss.fffZ";
+                o.UseUtcTimestamp = true;
+            });
+        }
+        else
+        {
+            builder.Logging.AddSimpleConsole(o =>
+            {
+                o.SingleLine = true;
+                o.TimestampFormat = "HH:mm:ss.fff ";
+            });
+        }
+
         builder.Logging.AddFilter("Microsoft.AspNetCore", LogLevel.Warning);
         // With any level of this category on, hosting builds an Activity and a log scope per request.
         builder.Logging.AddFilter("Microsoft.AspNetCore.Hosting.Diagnostics", LogLevel.None);
@@ -78,6 +91,9 @@ internal static class ServiceHost
         builder.Logging.AddFilter("Microsoft.Hosting.Lifetime", LogLevel.Warning);
         // A failed start is reported by RunAsync in one line; the host's own report is a stack trace.
         builder.Logging.AddFilter("Microsoft.Extensions.Hosting", LogLevel.Critical);
+        // Logging:LogLevel:<category> from configuration must beat the defaults above: of two rules for
+        // the same category the later one wins, and the builder read the section before they were added.
+        builder.Logging.AddConfiguration(configuration.GetSection("Logging"));
         return builder;
     }
 
@@ -142,6 +158,16 @@ internal static class ServiceHost
         Console.Error.WriteLine($"{service.Program}: {message}");
         return exitCode;
     }
+
+    /// <summary>
+    /// --log-format, needed before the options are bound (logging is set up first). A value that is
+    /// no <see cref="LogFormat"/> falls back to console here and fails validation at start.
+    /// </summary>
+    private static LogFormat ReadLogFormat(ServiceDefinition service, IConfiguration configuration)
+        => service.Options.FirstOrDefault(static o => o.Name == "log-format") is { } option
+            && Enum.TryParse<LogFormat>(configuration[option.ConfigKey], ignoreCase: true, out var format)
+            ? format
+            : LogFormat.Console;
 
     private static string? FindValue(IEnumerable<KeyValuePair<string, string?>> values, string suffix)
     {

@@ -31,6 +31,9 @@ internal sealed class TestServer : IAsyncDisposable
     /// <summary>The first TCP address (a unix socket's "http://unix:/path" is no URL to connect to).</summary>
     public Uri Address => new(_addresses.First(a => !a.Contains("://unix:", StringComparison.Ordinal)));
 
+    /// <summary>The admin listener of a service started with --admin (the services open it after their traffic listeners).</summary>
+    public Uri AdminAddress => new(_addresses.Last());
+
     /// <summary>host:port of <see cref="Address"/>.</summary>
     public string Authority => Address.Authority;
 
@@ -72,7 +75,9 @@ internal sealed class TestServer : IAsyncDisposable
     public static async Task<TestServer> StartOriginAsync(ITestOutputHelper output, string[] args)
     {
         XunitLoggerProvider? logs = null;
-        var app = OriginApp.Build(["--listen", "127.0.0.1:0", .. args], b => logs = RouteLogs(b, output, "origin"));
+        // A caller's own --listen (e.g. a fixed port to restart on) replaces the default.
+        string[] listen = args.Contains("--listen") ? [] : ["--listen", "127.0.0.1:0"];
+        var app = OriginApp.Build([.. listen, .. args], b => logs = RouteLogs(b, output, "origin"));
         await app.StartAsync().DefaultTimeout();
         return new TestServer(app, logs!);
     }

@@ -1,0 +1,112 @@
+using System.Diagnostics;
+using System.Diagnostics.Metrics;
+using System.Text.Json;
+using Microsoft.Extensions.Options;
+using Teleport.Edge.Hosting;
+using Teleport.Edge.Tunnel;
+using Teleport.Protocol.Diagnostics;
+using Teleport.Protocol.Hosting;
+
+namespace Teleport.Edge.Diagnostics;
+
+/// <summary>How a client's request ended, as counted in teleport.edge.requests.</summary>
+internal enum EdgeOutcome
+{
+    /// <summary>The upstream answered 2xx.</summary>
+    Success,
+
+    /// <summary>The upstream answered, with a status other than 2xx.</summary>
+    Non2xx,
+
+    /// <summary>No answer in time (the origin's 504, or the edge's own deadline).</summary>
+    Timeout,
+
+    /// <summary>The origin could not get an answer from the upstream (connect, response, size).</summary>
+    UpstreamError,
+
+    /// <summary>No tunnel, the tunnel broke, or the origin failed internally.</summary>
+    TunnelError,
+
+    /// <summary>Refused before forwarding: overload, shutdown, a request too large or not forwardable.</summary>
+    Rejected,
+
+    /// <summary>The client went away before its answer.</summary>
+    Aborted,
+}
+
+/// <summary>
+/// The edge's Meter, "Teleport.Edge": requests by outcome and their duration, recorded per request
+/// without allocating; everything else observed from existing counters when scraped.
+/// </summary>
+internal sealed class EdgeMetrics : IReadiness
+{
+    public const string MeterName = "Teleport.Edge";
+
+    // One preallocated tag per outcome: Add and Record with a single KeyValuePair do not allocate.
+    private static readonly KeyValuePair<string, object?>[] OutcomeTags =
+    [
+        new("outcome", "success"),
+        new("outcome", "non_2xx"),
+        new("outcome", "timeout"),
+        new("outcome", "upstream_error"),
+        new("outcome", "tunnel_error"),
+        new("outcome", "rejected"),
+        new("outcome", "aborted"),
+    ];
+
+    private readonly Counter<long>? _requests;
+    private readonly Histogram<double>? _duration;
+    private readonly TunnelClient _tunnel;
+    private readonly TunnelCounters _counters;
+    private readonly string _origin;
+
+    public EdgeMetrics(IMeterFactory meterFactory, TunnelClient tunnel, TunnelCounters counters, IOptions<EdgeOptions> options)
+    {
+        _tunnel = tunnel;
+        _counters = counters;
+        _origin = options.Value.Origin;
+        // Instruments exist only with --admin: nothing else reads them, and a meter is matched by name, so
+        // another service in the same process (the demo, tests) would otherwise mix into this one's figures.
+        if (options.Value.Admin is null)
+        {
+            return;
+        }
+
+        var meter = meterFactory.Create(MeterName);
+        _requests = meter.CreateCounter<long>("teleport.edge.requests", description: "Client requests by outcome.");
+        _duration = meter.CreateHistogram("teleport.edge.request.duration", unit: "s", description: "Time from a request's arrival to its answer, by outcome.",
+            advice: new InstrumentAdvice<double> { HistogramBucketBoundaries = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30] });
+        meter.CreateObservableUpDownCounter("teleport.edge.tunnel.streams.up", () => StreamsUp, description: "Tunnel streams to an origin that are up now.");
+        // Every stream after the first one replaces a lost one.
+        meter.CreateObservableCounter("teleport.edge.tunnel.reconnects", () => Math.Max(0, counters.StreamsOpened - 1), description: "Tunnel streams opened again after one was lost.");
+        counters.Observe(meter, "teleport.edge", wireBytes: true);
+        Meter = meter;
+    }
+
+    /// <summary>For instruments whose state lives elsewhere (the in-flight count of the request handler); null without --admin.</summary>
+    public Meter? Meter { get; }
+
+    public bool IsReady => StreamsUp > 0;
+
+    private int StreamsUp => _tunnel.TryGetConnection(out _) ? 1 : 0;
+
+    public void WriteDetails(Utf8JsonWriter json)
+    {
+        json.WriteNumber("streams_up", StreamsUp);
+        json.WriteNumber("streams_opened", _counters.StreamsOpened);
+        json.WriteString("origin", _origin);
+    }
+
+    /// <param name="started">When the request arrived, from <see cref="Stopwatch.GetTimestamp"/>.</param>
+    public void RequestFinished(EdgeOutcome outcome, long started)
+    {
+        if (_requests is null)
+        {
+            return;
+        }
+
+        var tag = OutcomeTags[(int)outcome];
+        _requests.Add(1, tag);
+        _duration!.Record(Stopwatch.GetElapsedTime(started).TotalSeconds, tag);
+    }
+}

@@ -1,0 +1,104 @@
+using System.Diagnostics.Metrics;
+using System.Text.Json;
+using Microsoft.Extensions.Options;
+using Teleport.Origin.Hosting;
+using Teleport.Protocol.Diagnostics;
+using Teleport.Protocol.Hosting;
+
+namespace Teleport.Origin.Diagnostics;
+
+/// <summary>How an exchange the origin started ended, as counted in teleport.origin.upstream.requests.</summary>
+internal enum UpstreamOutcome
+{
+    /// <summary>The upstream answered 2xx.</summary>
+    Success,
+
+    /// <summary>The upstream answered, with a status other than 2xx.</summary>
+    Non2xx,
+
+    /// <summary>The upstream did not answer within the request timeout.</summary>
+    Timeout,
+
+    /// <summary>The upstream could not be reached, broke off, or sent a body over the limit.</summary>
+    UpstreamError,
+
+    /// <summary>The request could not be forwarded as given.</summary>
+    BadRequest,
+
+    /// <summary>The edge gave up on the exchange (client gone, deadline) before it ended.</summary>
+    Cancelled,
+
+    /// <summary>The origin failed while forwarding (a bug).</summary>
+    Internal,
+}
+
+/// <summary>
+/// The origin's Meter, "Teleport.Origin": exchanges by outcome and refusals, recorded per exchange
+/// without allocating; streams and tunnel bytes observed from existing counters when scraped.
+/// </summary>
+internal sealed class OriginMetrics : IReadiness
+{
+    public const string MeterName = "Teleport.Origin";
+
+    // One preallocated tag per value: Add with a single KeyValuePair does not allocate.
+    private static readonly KeyValuePair<string, object?>[] OutcomeTags =
+    [
+        new("outcome", "success"),
+        new("outcome", "non_2xx"),
+        new("outcome", "timeout"),
+        new("outcome", "upstream_error"),
+        new("outcome", "bad_request"),
+        new("outcome", "cancelled"),
+        new("outcome", "internal"),
+    ];
+
+    private static readonly KeyValuePair<string, object?> Overloaded = new("reason", "overloaded");
+    private static readonly KeyValuePair<string, object?> ShuttingDown = new("reason", "shutting_down");
+
+    private readonly Counter<long>? _upstreamRequests;
+    private readonly Counter<long>? _rejections;
+    private readonly TunnelCounters _counters;
+    private readonly IHostApplicationLifetime _lifetime;
+    private long _inFlight;
+
+    public OriginMetrics(IMeterFactory meterFactory, TunnelCounters counters, IHostApplicationLifetime lifetime, IOptions<OriginOptions> options)
+    {
+        _counters = counters;
+        _lifetime = lifetime;
+        // Instruments exist only with --admin: nothing else reads them, and a meter is matched by name, so
+        // another service in the same process (the demo, tests) would otherwise mix into this one's figures.
+        if (options.Value.Admin is null)
+        {
+            return;
+        }
+
+        var meter = meterFactory.Create(MeterName);
+        _upstreamRequests = meter.CreateCounter<long>("teleport.origin.upstream.requests", description: "Exchanges sent upstream, by outcome.");
+        _rejections = meter.CreateCounter<long>("teleport.origin.rejections", description: "Exchanges refused without going upstream, by reason (overloaded: over --max-concurrent; shutting_down: draining).");
+        meter.CreateObservableUpDownCounter("teleport.origin.exchanges.in_flight", () => Interlocked.Read(ref _inFlight), description: "Exchanges running upstream now.");
+        meter.CreateObservableUpDownCounter("teleport.origin.tunnel.streams.up", () => counters.StreamsOpen, description: "Tunnel streams from edges that are open now.");
+        counters.Observe(meter, "teleport.origin", wireBytes: false);
+    }
+
+    /// <summary>Serving (started) and not draining (stopping).</summary>
+    public bool IsReady => _lifetime.ApplicationStarted.IsCancellationRequested && !Draining;
+
+    private bool Draining => _lifetime.ApplicationStopping.IsCancellationRequested;
+
+    public void WriteDetails(Utf8JsonWriter json)
+    {
+        json.WriteBoolean("draining", Draining);
+        json.WriteNumber("streams_up", _counters.StreamsOpen);
+        json.WriteNumber("exchanges_in_flight", Interlocked.Read(ref _inFlight));
+    }
+
+    public void ExchangeStarted() => Interlocked.Increment(ref _inFlight);
+
+    public void ExchangeEnded(UpstreamOutcome outcome)
+    {
+        Interlocked.Decrement(ref _inFlight);
+        _upstreamRequests?.Add(1, OutcomeTags[(int)outcome]);
+    }
+
+    public void Rejected(bool overloaded) => _rejections?.Add(1, overloaded ? Overloaded : ShuttingDown);
+}

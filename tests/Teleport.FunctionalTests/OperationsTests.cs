@@ -1,0 +1,358 @@
+using System.Diagnostics;
+using System.Globalization;
+using System.Net;
+using System.Text;
+using System.Text.Json;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Http;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Options;
+using Teleport.FunctionalTests.Infrastructure;
+using Teleport.Origin.Diagnostics;
+using Teleport.Origin.Hosting;
+using Teleport.Protocol.Diagnostics;
+
+namespace Teleport.FunctionalTests;
+
+/// <summary>The admin listener (/metrics, /healthz, /readyz), the metrics moving with traffic, and JSON logs.</summary>
+public sealed class OperationsTests(ITestOutputHelper output)
+{
+    private static readonly string[] Admin = ["--admin", "127.0.0.1:0"];
+
+    [Fact]
+    public async Task Metrics_MoveWithTraffic_ByOutcome_AndGzipPutsFewerBytesOnTheWireThanLogical()
+    {
+        await using var up = await TestServer.StartUpstreamAsync(output, app => app.Run(async c =>
+        {
+            c.Response.StatusCode = c.Request.Path == "/missing" ? 404 : 200;
+            await c.Request.Body.CopyToAsync(c.Response.Body, c.RequestAborted);
+        }));
+        await using var origin = await TestServer.StartOriginAsync(output, up.Address, ["--compression", "gzip", .. Admin]);
+        await using var edge = await TestServer.StartEdgeAsync(output, origin.Address, ["--compression", "gzip", .. Admin]);
+        using var client = edge.CreateClient();
+        // Repetitive JSON, as real API traffic is: gzip shrinks it well.
+        var body = string.Concat(Enumerable.Repeat("{\"item\":\"catalog-entry\",\"price\":100,\"currency\":\"EUR\"},", 100));
+
+        for (var i = 0; i < 5; i++)
+        {
+            using var ok = await client.PostAsync("/ok", new StringContent(body)).DefaultTimeout();
+            Assert.Equal(HttpStatusCode.OK, ok.StatusCode);
+        }
+
+        for (var i = 0; i < 2; i++)
+        {
+            using var missing = await client.PostAsync("/missing", new StringContent(body)).DefaultTimeout();
+            Assert.Equal(HttpStatusCode.NotFound, missing.StatusCode);
+        }
+
+        // The counter moves just after the answer is written, so the client may be a moment ahead.
+        var metrics = await ScrapeUntilAsync(edge, m => Sum(m, "teleport_edge_requests_total") == 7);
+        Assert.Equal(5, Sum(metrics, "teleport_edge_requests_total", "outcome=\"success\""));
+        Assert.Equal(2, Sum(metrics, "teleport_edge_requests_total", "outcome=\"non_2xx\""));
+        Assert.Equal(7, Sum(metrics, "teleport_edge_request_duration_seconds_count"));
+        Assert.Equal(1, Sum(metrics, "teleport_edge_tunnel_streams_up"));
+        Assert.Equal(0, Sum(metrics, "teleport_edge_requests_in_flight"));
+        Assert.True(Sum(metrics, "teleport_edge_tunnel_batch_items_count") >= 7, "every request went in a message");
+        foreach (var direction in new[] { "direction=\"sent\"", "direction=\"received\"" })
+        {
+            var logical = Sum(metrics, "teleport_edge_tunnel_logical_bytes_total", direction);
+            var wire = Sum(metrics, "teleport_edge_tunnel_wire_bytes_total", direction);
+            Assert.True(logical > 7 * body.Length, $"{direction}: logical {logical} covers the 7 bodies");
+            Assert.True(wire < logical, $"{direction}: gzip saved bytes (wire {wire} < logical {logical})");
+        }
+
+        var originMetrics = await ScrapeUntilAsync(origin, m => Sum(m, "teleport_origin_upstream_requests_total") == 7);
+        Assert.Equal(5, Sum(originMetrics, "teleport_origin_upstream_requests_total", "outcome=\"success\""));
+        Assert.Equal(2, Sum(originMetrics, "teleport_origin_upstream_requests_total", "outcome=\"non_2xx\""));
+        Assert.Equal(1, Sum(originMetrics, "teleport_origin_tunnel_streams_up"));
+        Assert.True(Sum(originMetrics, "teleport_origin_tunnel_logical_bytes_total", "direction=\"received\"") > 7 * body.Length);
+    }
+
+    [Fact]
+    public async Task Metrics_DeadUpstream_CountsUpstreamErrorOnBothSides()
+    {
+        await using var origin = await TestServer.StartOriginAsync(output, new Uri($"http://127.0.0.1:{FreePort.Closed()}"), Admin);
+        await using var edge = await TestServer.StartEdgeAsync(output, origin.Address, Admin);
+        using var client = edge.CreateClient();
+
+        using var response = await client.GetAsync("/x").DefaultTimeout();
+
+        Assert.Equal(HttpStatusCode.BadGateway, response.StatusCode);
+        var metrics = await ScrapeUntilAsync(edge, m => Sum(m, "teleport_edge_requests_total") == 1);
+        Assert.Equal(1, Sum(metrics, "teleport_edge_requests_total", "outcome=\"upstream_error\""));
+        var originMetrics = await ScrapeUntilAsync(origin, m => Sum(m, "teleport_origin_upstream_requests_total") == 1);
+        Assert.Equal(1, Sum(originMetrics, "teleport_origin_upstream_requests_total", "outcome=\"upstream_error\""));
+    }
+
+    [Fact]
+    public async Task Metrics_OriginOverloaded_CountsRejections()
+    {
+        var release = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        await using var up = await TestServer.StartUpstreamAsync(output, app => app.Run(async c => await release.Task));
+        await using var origin = await TestServer.StartOriginAsync(output, up.Address, ["--max-concurrent", "1", .. Admin]);
+        await using var edge = await TestServer.StartEdgeAsync(output, origin.Address, Admin);
+        using var client = edge.CreateClient();
+
+        var first = client.GetAsync("/held");
+        await ScrapeUntilAsync(origin, m => Sum(m, "teleport_origin_exchanges_in_flight") == 1);
+        using var refused = await client.GetAsync("/refused").DefaultTimeout();
+        release.SetResult();
+        using var held = await first.DefaultTimeout();
+
+        Assert.Equal(HttpStatusCode.ServiceUnavailable, refused.StatusCode);
+        var originMetrics = await ScrapeUntilAsync(origin, m => Sum(m, "teleport_origin_rejections_total", "reason=\"overloaded\"") == 1);
+        Assert.Equal(1, Sum(originMetrics, "teleport_origin_upstream_requests_total", "outcome=\"success\""));
+        var edgeMetrics = await ScrapeUntilAsync(edge, m => Sum(m, "teleport_edge_requests_total") == 2);
+        Assert.Equal(1, Sum(edgeMetrics, "teleport_edge_requests_total", "outcome=\"rejected\""));
+    }
+
+    [Fact]
+    public async Task AdminEndpoints_AreServedOnTheAdminListenerOnly()
+    {
+        await using var up = await TestServer.StartUpstreamAsync(output, app => app.Run(c => c.Response.WriteAsync("upstream:" + c.Request.Path)));
+        await using var origin = await TestServer.StartOriginAsync(output, up.Address, Admin);
+        await using var edge = await TestServer.StartEdgeAsync(output, origin.Address, Admin);
+        using var http = new HttpClient();
+
+        Assert.Equal("ok\n", await http.GetStringAsync(new Uri(edge.AdminAddress, "/healthz")).DefaultTimeout());
+        Assert.Equal("ok\n", await http.GetStringAsync(new Uri(origin.AdminAddress, "/healthz")).DefaultTimeout());
+        using var unknown = await http.GetAsync(new Uri(edge.AdminAddress, "/other")).DefaultTimeout();
+        Assert.Equal(HttpStatusCode.NotFound, unknown.StatusCode);
+        var metrics = await http.GetStringAsync(new Uri(edge.AdminAddress, "/metrics")).DefaultTimeout();
+        Assert.Contains("teleport_edge_tunnel_streams_up", metrics);
+        Assert.Contains("service_name=\"teleport-edge\"", metrics);
+
+        // On the traffic port the same paths are ordinary requests for the upstream.
+        Assert.Equal("upstream:/metrics", await http.GetStringAsync(new Uri(edge.Address, "/metrics")).DefaultTimeout());
+        Assert.Equal("upstream:/healthz", await http.GetStringAsync(new Uri(edge.Address, "/healthz")).DefaultTimeout());
+        Assert.Equal("upstream:/readyz", await http.GetStringAsync(new Uri(edge.Address, "/readyz")).DefaultTimeout());
+        // The origin's traffic port speaks gRPC only (HTTP/2 with prior knowledge).
+        using var h2c = new HttpRequestMessage(HttpMethod.Get, new Uri(origin.Address, "/metrics")) { Version = HttpVersion.Version20, VersionPolicy = HttpVersionPolicy.RequestVersionExact };
+        using var originTraffic = await http.SendAsync(h2c).DefaultTimeout();
+        Assert.DoesNotContain("teleport_origin", await originTraffic.Content.ReadAsStringAsync());
+    }
+
+    [Fact]
+    public async Task Readyz_FlipsWhenTheOriginGoesAwayAndComesBack()
+    {
+        await using var up = await TestServer.StartUpstreamAsync(output, app => app.Run(c => c.Response.WriteAsync("up")));
+        var port = FreePort.Closed();
+        string[] originArgs = ["--listen", $"127.0.0.1:{port}", .. Admin];
+        var origin = await TestServer.StartOriginAsync(output, up.Address, originArgs);
+        await using var edge = await TestServer.StartEdgeAsync(output, origin.Address, Admin);
+        using var http = new HttpClient();
+
+        var (status, json) = await ReadyzAsync(http, origin);
+        Assert.Equal(HttpStatusCode.OK, status);
+        Assert.False(json.GetProperty("draining").GetBoolean());
+        (status, json) = await ReadyzAsync(http, edge);
+        Assert.Equal(HttpStatusCode.OK, status);
+        Assert.True(json.GetProperty("ready").GetBoolean());
+        Assert.Equal(1, json.GetProperty("streams_up").GetInt32());
+
+        await origin.DisposeAsync();
+        (status, json) = await ReadyzUntilAsync(http, edge, HttpStatusCode.ServiceUnavailable);
+        Assert.False(json.GetProperty("ready").GetBoolean());
+        Assert.Equal(0, json.GetProperty("streams_up").GetInt32());
+
+        await using var again = await TestServer.StartOriginAsync(output, up.Address, originArgs);
+        (status, json) = await ReadyzUntilAsync(http, edge, HttpStatusCode.OK);
+        Assert.Equal(1, json.GetProperty("streams_up").GetInt32());
+    }
+
+    [Fact]
+    public void OriginReadiness_IsFalseUntilStartedAndWhileDraining()
+    {
+        var lifetime = new TestLifetime();
+        using var meters = new TestMeterFactory();
+        var readiness = new OriginMetrics(meters, new TunnelCounters(), lifetime, Options.Create(new OriginOptions()));
+
+        Assert.False(readiness.IsReady);
+        lifetime.Started.Cancel();
+        Assert.True(readiness.IsReady);
+        lifetime.Stopping.Cancel();
+        Assert.False(readiness.IsReady);
+    }
+
+    [Theory]
+    [InlineData("teleport-edge")]
+    [InlineData("teleport-origin")]
+    public async Task Help_ListsAdminAndLogFormat(string service)
+    {
+        var (exitCode, stdout, _) = await ServiceProcess.RunAsync(service, "--help");
+
+        Assert.Equal(0, exitCode);
+        Assert.Contains("--admin ADDRESS", stdout);
+        Assert.Contains("TELEPORT_ADMIN", stdout);
+        Assert.Contains("--log-format console|json", stdout);
+    }
+
+    [Theory]
+    [InlineData("teleport-edge", "--admin", "nowhere", "teleport-edge: --admin 'nowhere' is not an address like 127.0.0.1:9100.")]
+    [InlineData("teleport-origin", "--admin", "1.2.3.4", "teleport-origin: --admin '1.2.3.4' is not an address like 127.0.0.1:9100.")]
+    [InlineData("teleport-edge", "--log-format", "xml", "teleport-edge: invalid value 'xml' for --log-format (expected console|json, default console)")]
+    [InlineData("teleport-origin", "--log-format", "xml", "teleport-origin: invalid value 'xml' for --log-format (expected console|json, default console)")]
+    public async Task BadAdminOrLogFormat_ExitsTwoNamingTheOption(string service, string flag, string value, string expected)
+    {
+        string[] required = service == "teleport-origin" ? ["--upstream", "http://127.0.0.1:1"] : [];
+        var (exitCode, _, stderr) = await ServiceProcess.RunAsync(service, ["--listen", "127.0.0.1:0", .. required, flag, value]);
+
+        Assert.Equal(2, exitCode);
+        Assert.Equal(expected, stderr.TrimEnd());
+    }
+
+    [Fact]
+    public async Task LogFormatJson_WritesOneJsonObjectPerLine_AndConfigurationSetsLevelsPerCategory()
+    {
+        // Microsoft.Hosting.Lifetime is held at Warning by default; the configuration lowers it to Information.
+        var config = Path.Combine(Path.GetTempPath(), $"teleport-logs-{Guid.NewGuid():N}.json");
+        await File.WriteAllTextAsync(config, """{ "Logging": { "LogLevel": { "Microsoft.Hosting.Lifetime": "Information" } } }""");
+        try
+        {
+            var lines = await ReadLinesUntilAsync("teleport-edge",
+                ["--listen", "127.0.0.1:0", "--origin", $"http://127.0.0.1:{FreePort.Closed()}", "--log-format", "json", "--config", config],
+                static lines => lines.Any(l => l.Contains("\"Category\":\"Teleport.Edge\"", StringComparison.Ordinal)) && lines.Any(l => l.Contains("Microsoft.Hosting.Lifetime", StringComparison.Ordinal)));
+
+            Assert.All(lines, line =>
+            {
+                using var entry = JsonDocument.Parse(line);
+                Assert.True(entry.RootElement.TryGetProperty("LogLevel", out _), line);
+                Assert.True(entry.RootElement.TryGetProperty("Category", out _), line);
+            });
+            var listening = lines.Select(l => JsonDocument.Parse(l).RootElement).First(e => e.GetProperty("EventId").GetInt32() == 6 && e.GetProperty("Category").GetString() == "Teleport.Edge");
+            Assert.Equal("Information", listening.GetProperty("LogLevel").GetString());
+            Assert.Contains("127.0.0.1", listening.GetProperty("Message").GetString());
+        }
+        finally
+        {
+            File.Delete(config);
+        }
+    }
+
+    private static async Task<string> ScrapeUntilAsync(TestServer server, Func<string, bool> condition)
+    {
+        using var http = new HttpClient();
+        var deadline = Stopwatch.StartNew();
+        while (true)
+        {
+            var text = await http.GetStringAsync(new Uri(server.AdminAddress, "/metrics")).DefaultTimeout();
+            if (condition(text) || deadline.Elapsed > TimeSpan.FromSeconds(10))
+            {
+                return text;
+            }
+
+            await Task.Delay(20);
+        }
+    }
+
+    /// <summary>The sum of a metric's samples whose labels contain <paramref name="label"/> (e.g. outcome="success").</summary>
+    private static double Sum(string metrics, string name, string label = "")
+    {
+        var total = 0.0;
+        foreach (var line in metrics.Split('\n'))
+        {
+            if (line.StartsWith('#') || !(line.StartsWith(name + "{", StringComparison.Ordinal) || line.StartsWith(name + " ", StringComparison.Ordinal)))
+            {
+                continue;
+            }
+
+            var labelsEnd = line.LastIndexOf('}');
+            if (label.Length > 0 && (labelsEnd < 0 || !line[..labelsEnd].Contains(label, StringComparison.Ordinal)))
+            {
+                continue;
+            }
+
+            // "name{labels} value [timestamp]"
+            var value = line[(labelsEnd < 0 ? name.Length : labelsEnd + 1)..].Trim().Split(' ')[0];
+            total += double.Parse(value, CultureInfo.InvariantCulture);
+        }
+
+        return total;
+    }
+
+    private static async Task<(HttpStatusCode Status, JsonElement Json)> ReadyzAsync(HttpClient http, TestServer server)
+    {
+        using var response = await http.GetAsync(new Uri(server.AdminAddress, "/readyz")).DefaultTimeout();
+        Assert.Equal("application/json", response.Content.Headers.ContentType?.MediaType);
+        var json = JsonDocument.Parse(await response.Content.ReadAsStringAsync()).RootElement.Clone();
+        Assert.Equal(response.StatusCode == HttpStatusCode.OK, json.GetProperty("ready").GetBoolean());
+        return (response.StatusCode, json);
+    }
+
+    private static async Task<(HttpStatusCode Status, JsonElement Json)> ReadyzUntilAsync(HttpClient http, TestServer server, HttpStatusCode wanted)
+    {
+        var deadline = Stopwatch.StartNew();
+        while (true)
+        {
+            var answer = await ReadyzAsync(http, server);
+            if (answer.Status == wanted || deadline.Elapsed > TimeSpan.FromSeconds(10))
+            {
+                Assert.Equal(wanted, answer.Status);
+                return answer;
+            }
+
+            await Task.Delay(20);
+        }
+    }
+
+    /// <summary>Runs a service as a process and collects its standard output until <paramref name="done"/> holds, then kills it.</summary>
+    private async Task<List<string>> ReadLinesUntilAsync(string assembly, string[] args, Func<List<string>, bool> done)
+    {
+        var start = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false, WorkingDirectory = Path.GetTempPath() };
+        start.ArgumentList.Add(Path.Combine(AppContext.BaseDirectory, assembly + ".dll"));
+        foreach (var arg in args)
+        {
+            start.ArgumentList.Add(arg);
+        }
+
+        using var process = Process.Start(start)!;
+        var lines = new List<string>();
+        try
+        {
+            using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(30));
+            while (!done(lines))
+            {
+                var line = await process.StandardOutput.ReadLineAsync(timeout.Token)
+                    ?? throw new InvalidOperationException($"{assembly} exited: {await process.StandardError.ReadToEndAsync()}");
+                output.WriteLine(line);
+                lines.Add(line);
+            }
+
+            return lines;
+        }
+        finally
+        {
+            process.Kill(entireProcessTree: true);
+            await process.WaitForExitAsync().DefaultTimeout();
+        }
+    }
+
+    private sealed class TestLifetime : IHostApplicationLifetime
+    {
+        public CancellationTokenSource Started { get; } = new();
+
+        public CancellationTokenSource Stopping { get; } = new();
+
+        public CancellationToken ApplicationStarted => Started.Token;
+
+        public CancellationToken ApplicationStopping => Stopping.Token;
+
+        public CancellationToken ApplicationStopped => CancellationToken.None;
+
+        public void StopApplication() => Stopping.Cancel();
+    }
+
+    private sealed class TestMeterFactory : System.Diagnostics.Metrics.IMeterFactory
+    {
+        private readonly List<System.Diagnostics.Metrics.Meter> _meters = [];
+
+        public System.Diagnostics.Metrics.Meter Create(System.Diagnostics.Metrics.MeterOptions options)
+        {
+            var meter = new System.Diagnostics.Metrics.Meter(options);
+            _meters.Add(meter);
+            return meter;
+        }
+
+        public void Dispose() => _meters.ForEach(static m => m.Dispose());
+    }
+}
