@@ -171,7 +171,7 @@ internal sealed class TunnelConnection : IAsyncDisposable
                 _ => throw new InvalidOperationException($"Protocol violation: the origin sent {frame.KindCase} after its hello."),
             };
             // A plain batch arrives already decompressed by gRPC: one size pass per message gives its logical bytes.
-            _counters.MessageReceived(items.Count, frame.KindCase == OriginFrame.KindOneofCase.Batch ? frame.CalculateSize() : _decoder.DecodedBytes);
+            _counters.MessageReceived(items.Count, !_counters.CountsLogicalBytes ? 0 : frame.KindCase == OriginFrame.KindOneofCase.Batch ? frame.CalculateSize() : _decoder.DecodedBytes);
             foreach (var item in items)
             {
                 // An answer for an exchange already abandoned (client gone, deadline) is dropped.

@@ -164,7 +164,7 @@ internal sealed class OriginSession
                 _ => throw new RpcException(new Status(StatusCode.InvalidArgument, $"protocol violation: {frame.KindCase} after the hello")),
             };
             // A plain batch arrives already decompressed by gRPC: one size pass per message gives its logical bytes.
-            _counters.MessageReceived(items.Count, frame.KindCase == EdgeFrame.KindOneofCase.Batch ? frame.CalculateSize() : _decoder!.DecodedBytes);
+            _counters.MessageReceived(items.Count, !_counters.CountsLogicalBytes ? 0 : frame.KindCase == EdgeFrame.KindOneofCase.Batch ? frame.CalculateSize() : _decoder!.DecodedBytes);
             foreach (var item in items)
             {
                 switch (item.KindCase)

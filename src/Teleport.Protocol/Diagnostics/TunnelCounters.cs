@@ -52,6 +52,12 @@ internal sealed class TunnelCounters
     /// <summary>TCP payload bytes read on tunnel connections (edge side).</summary>
     public long WireBytesReceived => Interlocked.Read(ref _wireBytesReceived);
 
+    /// <summary>
+    /// Whether the logical-bytes counters are wanted (metrics are published): measuring a plain batch
+    /// costs a size pass over the whole message, which is not paid when nobody reads the figure.
+    /// </summary>
+    public bool CountsLogicalBytes => _batchItems is not null;
+
     /// <summary>Serialized bytes of the messages written, before any compression.</summary>
     public long LogicalBytesSent => Interlocked.Read(ref _logicalBytesSent);
 

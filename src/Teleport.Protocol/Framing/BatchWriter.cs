@@ -83,7 +83,7 @@ internal sealed class BatchWriter<TFrame, TItem>
                 {
                     var count = _items.Count;
                     await stream.WriteAsync(_frames.Build(), cancellationToken);
-                    _counters.MessageSent(count, _frames.LogicalBytes);
+                    _counters.MessageSent(count, _counters.CountsLogicalBytes ? _frames.LogicalBytes : 0);
                 }
                 finally
                 {

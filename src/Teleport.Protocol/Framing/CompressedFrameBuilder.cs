@@ -21,13 +21,16 @@ internal sealed class CompressedFrameBuilder<TFrame, TItem>(
 {
     private byte[]? _serialized;
     private byte[]? _compressed;
+    private int _logicalBytes;
 
     public override RepeatedField<TItem> Items => items;
+
+    public override int LogicalBytes => _logicalBytes;
 
     public override TFrame Build()
     {
         var size = batch.CalculateSize();
-        LogicalBytes = size;
+        _logicalBytes = size;
         _serialized = ArrayPool<byte>.Shared.Rent(Math.Max(size, 1));
         batch.WriteTo(_serialized.AsSpan(0, size));
         _compressed = compressor.Compress(_serialized.AsSpan(0, size), out var length);

@@ -18,8 +18,8 @@ internal abstract class FrameBuilder<TFrame, TItem>
     /// <summary>The message to write for the current items; valid until <see cref="Reset"/>.</summary>
     public abstract TFrame Build();
 
-    /// <summary>The last built message's serialized size before compression, for the logical-bytes metric.</summary>
-    public int LogicalBytes { get; protected set; }
+    /// <summary>The last built message's serialized size before compression, for the logical-bytes metric; valid until <see cref="Reset"/>.</summary>
+    public abstract int LogicalBytes { get; }
 
     /// <summary>Clears the items and releases what the last message held.</summary>
     public abstract void Reset();
@@ -31,13 +31,11 @@ internal sealed class PlainFrameBuilder<TFrame, TItem>(TFrame frame, RepeatedFie
 {
     public override RepeatedField<TItem> Items => items;
 
-    public override TFrame Build()
-    {
-        // gRPC serializes (and maybe gzips) the message later, out of sight: one size pass over the
-        // batch here, per message rather than per exchange, is the price of knowing the logical bytes.
-        LogicalBytes = frame.CalculateSize();
-        return frame;
-    }
+    public override TFrame Build() => frame;
+
+    // gRPC serializes (and maybe gzips) the message out of sight: a size pass of our own, per message and
+    // only when asked, is the price of knowing the logical bytes.
+    public override int LogicalBytes => frame.CalculateSize();
 
     public override void Reset() => items.Clear();
 }
