@@ -92,12 +92,22 @@ internal sealed class OriginMetrics : IReadiness
         json.WriteNumber("exchanges_in_flight", Interlocked.Read(ref _inFlight));
     }
 
-    public void ExchangeStarted() => Interlocked.Increment(ref _inFlight);
+    // Without --admin nobody reads the in-flight figure: no shared counter touched per exchange.
+    public void ExchangeStarted()
+    {
+        if (_upstreamRequests is not null)
+        {
+            Interlocked.Increment(ref _inFlight);
+        }
+    }
 
     public void ExchangeEnded(UpstreamOutcome outcome)
     {
-        Interlocked.Decrement(ref _inFlight);
-        _upstreamRequests?.Add(1, OutcomeTags[(int)outcome]);
+        if (_upstreamRequests is not null)
+        {
+            Interlocked.Decrement(ref _inFlight);
+            _upstreamRequests.Add(1, OutcomeTags[(int)outcome]);
+        }
     }
 
     public void Rejected(bool overloaded) => _rejections?.Add(1, overloaded ? Overloaded : ShuttingDown);

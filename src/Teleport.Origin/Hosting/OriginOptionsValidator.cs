@@ -2,6 +2,7 @@ using Microsoft.Extensions.Options;
 using Teleport.Origin.Security;
 using Teleport.Origin.Upstream;
 using Teleport.Protocol.Hosting;
+using Teleport.Protocol.Security;
 
 namespace Teleport.Origin.Hosting;
 
@@ -110,7 +111,7 @@ internal sealed class OriginOptionsValidator : IValidateOptions<OriginOptions>
             (errors ??= []).Add($"--upstream-sni '{o.UpstreamSni}' is not a DNS name like app.internal.");
         }
 
-        if (o.UpstreamCa is not null && !UpstreamTrust.TryLoadCa(o.UpstreamCa, out _, out var caError))
+        if (o.UpstreamCa is not null && !PemTrust.TryLoadAuthorities(o.UpstreamCa, "--upstream-ca", out _, out var caError))
         {
             (errors ??= []).Add(caError);
         }

@@ -3,6 +3,7 @@ using System.Net.Sockets;
 using System.Security.Cryptography.X509Certificates;
 using Microsoft.Extensions.Options;
 using Teleport.Origin.Hosting;
+using Teleport.Protocol.Security;
 
 namespace Teleport.Origin.Upstream;
 
@@ -17,7 +18,7 @@ internal sealed class UpstreamClient : IDisposable
     {
         var o = options.Value;
         X509Certificate2Collection? authorities = null;
-        if (o.UpstreamCa is not null && !UpstreamTrust.TryLoadCa(o.UpstreamCa, out authorities, out var error))
+        if (o.UpstreamCa is not null && !PemTrust.TryLoadAuthorities(o.UpstreamCa, "--upstream-ca", out authorities, out var error))
         {
             throw new InvalidOperationException(error);
         }

@@ -1,7 +1,6 @@
-using System.Diagnostics.CodeAnalysis;
 using System.Net.Security;
-using System.Security.Cryptography;
 using System.Security.Cryptography.X509Certificates;
+using Teleport.Protocol.Security;
 
 namespace Teleport.Origin.Upstream;
 
@@ -11,32 +10,6 @@ namespace Teleport.Origin.Upstream;
 /// </summary>
 internal static class UpstreamTrust
 {
-    /// <summary>Reads the CA certificate(s) of a PEM file; false with a message naming --upstream-ca when there are none.</summary>
-    public static bool TryLoadCa(string file, [NotNullWhen(true)] out X509Certificate2Collection? authorities, [NotNullWhen(false)] out string? error)
-    {
-        authorities = null;
-        error = null;
-        var loaded = new X509Certificate2Collection();
-        try
-        {
-            loaded.ImportFromPemFile(file);
-        }
-        catch (Exception ex) when (ex is CryptographicException or IOException or UnauthorizedAccessException or ArgumentException)
-        {
-            error = $"--upstream-ca '{file}' cannot be read: {ex.Message}";
-            return false;
-        }
-
-        if (loaded.Count == 0)
-        {
-            error = $"--upstream-ca '{file}' holds no PEM certificate (-----BEGIN CERTIFICATE-----).";
-            return false;
-        }
-
-        authorities = loaded;
-        return true;
-    }
-
     /// <summary>The TLS settings of one https upstream's handler.</summary>
     /// <param name="authorities">--upstream-ca's certificates, or null for the system's trusted roots.</param>
     /// <param name="insecure">--upstream-insecure: accept any certificate.</param>
@@ -52,15 +25,7 @@ internal static class UpstreamTrust
 
         if (authorities is not null)
         {
-            var policy = new X509ChainPolicy
-            {
-                TrustMode = X509ChainTrustMode.CustomRootTrust,
-                // As with system trust (SslStream's default): a private CA rarely publishes revocation lists, and
-                // an online check per connection would fail or stall on every one of them.
-                RevocationMode = X509RevocationMode.NoCheck,
-            };
-            policy.CustomTrustStore.AddRange(authorities);
-            options.CertificateChainPolicy = policy;
+            options.CertificateChainPolicy = PemTrust.Policy(authorities);
         }
 
         return options;
@@ -78,7 +43,7 @@ internal static class UpstreamTrust
         }
 
         var reason = chainErrors != SslPolicyErrors.None
-            ? $"{chainErrors}{(chain is null ? "" : ": " + string.Join("; ", chain.ChainStatus.Select(s => s.StatusInformation.Trim()).Distinct()))}"
+            ? $"{chainErrors}{(chain is null ? "" : ": " + PemTrust.Describe(chain))}"
             : $"the certificate is not for '{name}' ({(certificate as X509Certificate2)?.Subject})";
         OriginLog.UpstreamCertificateRejected(logger, upstream.Authority, reason);
         return false;

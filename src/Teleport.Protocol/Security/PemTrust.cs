@@ -4,7 +4,7 @@ using System.Security.Cryptography.X509Certificates;
 
 namespace Teleport.Protocol.Security;
 
-/// <summary>Private-CA trust for the tunnel: the edge's --ca-file and the origin's --client-ca.</summary>
+/// <summary>Private-CA trust: the edge's --ca-file, the origin's --client-ca and --upstream-ca.</summary>
 internal static class PemTrust
 {
     /// <summary>Object identifier of the TLS client authentication extended key usage.</summary>
