@@ -46,7 +46,7 @@ public class EdgeBenchmarks
     [Benchmark]
     public bool PendingAddAndComplete()
     {
-        var exchange = _pending.TryAdd(deadline: long.MaxValue)!;
+        var exchange = _pending.TryAdd(deadline: long.MaxValue, body: null)!;
         return _pending.TryRemove(exchange.Id, out _);
     }
 }

@@ -6,6 +6,12 @@ internal static class TunnelProtocol
     /// <summary>The protocol version this build speaks.</summary>
     public const uint Version = 1;
 
+    /// <summary>Capability of an origin that answers pings with pongs (docs/protocol.md, "Heartbeat").</summary>
+    public const string HeartbeatCapability = "heartbeat";
+
+    /// <summary>Capability of an edge that understands drain items (docs/protocol.md, "Drain").</summary>
+    public const string DrainCapability = "drain";
+
     /// <summary>gRPC's default message size limit, assumed when a peer announces none.</summary>
     public const int GrpcDefaultMaxMessageBytes = 4 * 1024 * 1024;
 

@@ -8,6 +8,7 @@ namespace Teleport.FunctionalTests;
 /// <summary>Stopping a service (SIGTERM) lets running exchanges finish instead of cutting them off.</summary>
 public sealed class ShutdownTests(ITestOutputHelper output)
 {
+    /// <summary>With a single origin, nothing can take new requests while it drains: they wait --tunnel-wait, then get 503.</summary>
     [Fact]
     public async Task OriginStopping_RunningExchangeFinishes_NewOnesAnswered503()
     {
@@ -31,21 +32,28 @@ public sealed class ShutdownTests(ITestOutputHelper output)
         await arrived.Task.DefaultTimeout();
         var stopping = origin.App.StopAsync();
 
-        // Until the origin notices it is stopping, new exchanges are still served; then they are refused.
+        // Until the edge hears of the drain, new exchanges are still served (or refused and retried); then none can be.
         HttpResponseMessage refused;
-        while (true)
+        try
         {
-            refused = await client.GetAsync("/new").DefaultTimeout();
-            if (refused.StatusCode != HttpStatusCode.OK)
+            while (true)
             {
-                break;
+                refused = await client.GetAsync("/new").DefaultTimeout();
+                if (refused.StatusCode != HttpStatusCode.OK)
+                {
+                    break;
+                }
             }
+
+            Assert.Equal(HttpStatusCode.ServiceUnavailable, refused.StatusCode);
+            Assert.Contains(refused.Headers.GetValues("X-Teleport-Error").Single(), new[] { "no-tunnel", "origin-shutting-down" });
+            Assert.False(held.IsCompleted);
+        }
+        finally
+        {
+            release.TrySetResult();
         }
 
-        Assert.Equal(HttpStatusCode.ServiceUnavailable, refused.StatusCode);
-        Assert.Equal("origin-shutting-down", refused.Headers.GetValues("X-Teleport-Error").Single());
-        Assert.False(held.IsCompleted);
-        release.SetResult();
         Assert.Equal("done /held", await held.DefaultTimeout());
         await stopping.DefaultTimeout();
     }

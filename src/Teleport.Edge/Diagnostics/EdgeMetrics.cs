@@ -56,15 +56,13 @@ internal sealed class EdgeMetrics : IReadiness
 
     private readonly Counter<long>? _requests;
     private readonly Histogram<double>? _duration;
-    private readonly TunnelClient _tunnel;
+    private readonly TunnelPool _tunnel;
     private readonly TunnelCounters _counters;
-    private readonly string _origin;
 
-    public EdgeMetrics(IMeterFactory meterFactory, TunnelClient tunnel, TunnelCounters counters, IOptions<EdgeOptions> options)
+    public EdgeMetrics(IMeterFactory meterFactory, TunnelPool tunnel, TunnelCounters counters, IOptions<EdgeOptions> options)
     {
         _tunnel = tunnel;
         _counters = counters;
-        _origin = options.Value.Origin;
         // Instruments exist only with --admin: nothing else reads them, and a meter is matched by name, so
         // another service in the same process (the demo, tests) would otherwise mix into this one's figures.
         if (options.Value.Admin is null)
@@ -77,8 +75,9 @@ internal sealed class EdgeMetrics : IReadiness
         _duration = meter.CreateHistogram("teleport.edge.request.duration", unit: "s", description: "Time from a request's arrival to its answer, by outcome.",
             advice: new InstrumentAdvice<double> { HistogramBucketBoundaries = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30] });
         meter.CreateObservableUpDownCounter("teleport.edge.tunnel.streams.up", () => StreamsUp, description: "Tunnel streams to an origin that are up now.");
-        // Every stream after the first one replaces a lost one.
-        meter.CreateObservableCounter("teleport.edge.tunnel.reconnects", () => Math.Max(0, counters.StreamsOpened - 1), description: "Tunnel streams opened again after one was lost.");
+        // Every stream beyond one per slot replaces a lost or drained one.
+        meter.CreateObservableCounter("teleport.edge.tunnel.reconnects", () => Math.Max(0, counters.StreamsOpened - tunnel.Links.Count), description: "Tunnel streams opened again after one was lost or drained.");
+        meter.CreateObservableGauge("teleport.edge.tunnel.round_trip", RoundTrips, unit: "s", description: "Last heartbeat round trip of each stream that is up.");
         counters.Observe(meter, "teleport.edge", wireBytes: true);
         Meter = meter;
     }
@@ -88,13 +87,59 @@ internal sealed class EdgeMetrics : IReadiness
 
     public bool IsReady => StreamsUp > 0;
 
-    private int StreamsUp => _tunnel.TryGetConnection(out _) ? 1 : 0;
+    private int StreamsUp
+    {
+        get
+        {
+            var up = 0;
+            foreach (var link in _tunnel.Links)
+            {
+                up += link.Current is null ? 0 : 1;
+            }
+
+            return up;
+        }
+    }
 
     public void WriteDetails(Utf8JsonWriter json)
     {
         json.WriteNumber("streams_up", StreamsUp);
         json.WriteNumber("streams_opened", _counters.StreamsOpened);
-        json.WriteString("origin", _origin);
+        json.WriteStartArray("streams");
+        foreach (var link in _tunnel.Links)
+        {
+            var connection = link.Current;
+            json.WriteStartObject();
+            json.WriteString("origin", link.Origin.ToString().TrimEnd('/'));
+            json.WriteBoolean("up", connection is not null);
+            if (connection is not null)
+            {
+                json.WriteNumber("pending", connection.Pending);
+                if (connection.RoundTrip is { } rtt)
+                {
+                    json.WriteNumber("rtt_ms", Math.Round(rtt.TotalMilliseconds, 3));
+                }
+            }
+
+            json.WriteEndObject();
+        }
+
+        json.WriteEndArray();
+    }
+
+    private IEnumerable<Measurement<double>> RoundTrips()
+    {
+        var measurements = new List<Measurement<double>>(_tunnel.Links.Count);
+        for (var i = 0; i < _tunnel.Links.Count; i++)
+        {
+            var link = _tunnel.Links[i];
+            if (link.Current?.RoundTrip is { } rtt)
+            {
+                measurements.Add(new Measurement<double>(rtt.TotalSeconds, new("origin", link.Origin.ToString().TrimEnd('/')), new("stream", i)));
+            }
+        }
+
+        return measurements;
     }
 
     /// <param name="started">When the request arrived, from <see cref="Stopwatch.GetTimestamp"/>.</param>

@@ -26,7 +26,13 @@ internal static class EdgeApp
             new("listen-cert", S + nameof(EdgeOptions.ListenCertificates), "FILE", "PEM certificate for the https:// listeners: the leaf, then any intermediates. Repeat for several; the one whose names match the client's SNI is served (exact name, then wildcard), else the first.", null, Repeatable: true),
             new("listen-key", S + nameof(EdgeOptions.ListenKeys), "FILE", "Unencrypted PEM private key of the --listen-cert in the same position; leave out when each certificate file holds its key.", null, Repeatable: true),
             new("listen-unix-mode", S + nameof(EdgeOptions.ListenUnixMode), "MODE", "Permissions of the unix: listeners' socket files, in octal (e.g. 660: owner and group may connect). Default: as the umask leaves them.", null),
-            new("origin", S + nameof(EdgeOptions.Origin), "URL", "gRPC address of the teleport-origin: http://host:port (cleartext HTTP/2) or https://host:port (TLS 1.2+, the certificate checked against the system's roots or --ca-file).", "http://127.0.0.1:9090"),
+            new("origin", S + nameof(EdgeOptions.Origin), "URL", "gRPC address of a teleport-origin: http://host:port (cleartext HTTP/2) or https://host:port (TLS 1.2+, the certificate checked against the system's roots or --ca-file). Repeat for several: each new request goes to the live stream with the fewest exchanges pending (counting the load each origin reports), never to one that is draining.", EdgeOptions.DefaultOrigin, Repeatable: true),
+            new("streams", S + nameof(EdgeOptions.Streams), "N", "Tunnel streams to each origin, each on its own TCP connection (more streams spread the work over more cores and connections).", "1"),
+            new("heartbeat-interval", S + nameof(EdgeOptions.HeartbeatInterval), "DURATION", "How often each stream is pinged to measure its round trip (shown in /readyz and metrics) and prove it alive; also the HTTP/2 keep-alive ping interval.", "5s"),
+            new("heartbeat-timeout", S + nameof(EdgeOptions.HeartbeatTimeout), "DURATION", "A stream that brings nothing from the origin for this long (a half-open connection: peer gone without a reset) is closed and replaced; its open requests get 502 or are retried. Detection takes at most this plus one --heartbeat-interval.", "10s"),
+            new("reconnect-delay", S + nameof(EdgeOptions.ReconnectDelay), "DURATION", "First wait before reconnecting a lost stream; it doubles with each failed attempt, with jitter, up to --reconnect-max-delay. A failed first connection never stops the edge.", "100ms"),
+            new("reconnect-max-delay", S + nameof(EdgeOptions.ReconnectMaxDelay), "DURATION", "Longest wait between reconnect attempts.", "1s"),
+            new("retry-idempotent", S + nameof(EdgeOptions.RetryIdempotent), "", "Also retry, on another stream, GET/HEAD/OPTIONS/TRACE/PUT/DELETE requests that a lost stream may already have delivered to its origin. Requests an origin surely did not start (never sent, refused as overloaded or shutting down) are always retried.", null, IsSwitch: true),
             new("ca-file", S + nameof(EdgeOptions.CaFile), "FILE", "PEM file of the CA certificate(s) an https --origin's certificate must chain to, in place of the system's trusted roots (for a private CA).", null),
             new("insecure-skip-verify", S + nameof(EdgeOptions.InsecureSkipVerify), "", "Accept any TLS certificate from an https --origin. For tests only: anyone on the path can then read and change the tunnel, token included; a warning is logged at every start.", null, IsSwitch: true),
             new("client-cert", S + nameof(EdgeOptions.ClientCert), "FILE", "PEM client certificate presented to an https --origin that requires one (its --client-ca). Re-read on every reconnect.", null),
@@ -68,14 +74,20 @@ internal static class EdgeApp
                 {
                     options.Listen.Add(single);
                 }
+
+                // Likewise "Origin": "http://origin:9090", from before --origin was repeatable.
+                if (options.Origin.Count == 0 && configuration[S + nameof(EdgeOptions.Origin)] is { Length: > 0 } origin)
+                {
+                    options.Origin.Add(origin);
+                }
             })
             .ValidateOnStart();
         services.AddSingleton<IValidateOptions<EdgeOptions>, EdgeOptionsValidator>();
         services.AddOptions<KestrelServerOptions>().Configure<IOptions<EdgeOptions>>(ConfigureKestrel);
         services.AddSingleton<TunnelCounters>();
         services.AddSingleton<AccessCounters>();
-        services.AddSingleton<TunnelClient>();
-        services.AddHostedService(static sp => sp.GetRequiredService<TunnelClient>());
+        services.AddSingleton<TunnelPool>();
+        services.AddHostedService(static sp => sp.GetRequiredService<TunnelPool>());
         services.AddSingleton<EdgeRequestHandler>();
         services.AddSingleton<EdgeMetrics>();
         services.AddSingleton<IReadiness>(static sp => sp.GetRequiredService<EdgeMetrics>());
@@ -168,6 +180,6 @@ internal static class EdgeApp
         var options = app.Services.GetRequiredService<IOptions<EdgeOptions>>().Value;
         var logger = app.Services.GetRequiredService<ILoggerFactory>().CreateLogger("Teleport.Edge");
         var addresses = app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses;
-        EdgeLog.Listening(logger, string.Join(", ", addresses), options.Origin, options.Compression.ToString().ToLowerInvariant());
+        EdgeLog.Listening(logger, string.Join(", ", addresses), string.Join(", ", options.OriginOrDefault()), options.Streams, options.Compression.ToString().ToLowerInvariant());
     }
 }

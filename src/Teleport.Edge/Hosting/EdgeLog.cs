@@ -26,6 +26,14 @@ internal static partial class EdgeLog
     public static partial void ExchangeFailed(ILogger logger, string method, string target, int status, ErrorCode code, string reason);
 
     [LoggerMessage(EventId = 6, EventName = "Listening", Level = LogLevel.Information,
-        Message = "Edge listening on {Addresses}, tunnelling to {Origin} (compression {Compression}).")]
-    public static partial void Listening(ILogger logger, string addresses, string origin, string compression);
+        Message = "Edge listening on {Addresses}, tunnelling to {Origin} ({Streams} streams each, compression {Compression}).")]
+    public static partial void Listening(ILogger logger, string addresses, string origin, int streams, string compression);
+
+    [LoggerMessage(EventId = 7, EventName = "TunnelDraining", Level = LogLevel.Information,
+        Message = "Origin {Origin} is draining a stream ({Reason}): new requests go to other streams while its open ones finish; opening a replacement.")]
+    public static partial void TunnelDraining(ILogger logger, Uri origin, string reason);
+
+    [LoggerMessage(EventId = 8, EventName = "ExchangeRetried", Level = LogLevel.Debug,
+        Message = "{Method} {Target} retried on another stream after attempt {Attempt}: {Stage}.")]
+    public static partial void ExchangeRetried(ILogger logger, string method, string target, string stage, int attempt);
 }

@@ -38,8 +38,38 @@ internal sealed class EdgeOptions
     /// <summary>Permissions of the unix: listeners' socket files, in octal (e.g. 660). Default: as the umask leaves them.</summary>
     public string? ListenUnixMode { get; set; }
 
-    /// <summary>gRPC address of the origin, http://host:port or https://host:port (TLS). Default http://127.0.0.1:9090.</summary>
-    public string Origin { get; set; } = "http://127.0.0.1:9090";
+    /// <summary>The origin used when <see cref="Origin"/> is empty.</summary>
+    public const string DefaultOrigin = "http://127.0.0.1:9090";
+
+    /// <summary>
+    /// gRPC addresses of the origins, http://host:port or https://host:port (TLS), one entry each; new exchanges go to
+    /// the least-loaded live stream among them. Empty means <see cref="DefaultOrigin"/> (see <see cref="Listen"/> for why).
+    /// </summary>
+    public List<string> Origin { get; set; } = [];
+
+    /// <summary>The origins to connect to: <see cref="Origin"/>, or <see cref="DefaultOrigin"/> when it is empty.</summary>
+    public IReadOnlyList<string> OriginOrDefault() => Origin.Count == 0 ? [DefaultOrigin] : Origin;
+
+    /// <summary>Tunnel streams opened to each origin, each on its own connection. Default 1.</summary>
+    public int Streams { get; set; } = 1;
+
+    /// <summary>How often the edge pings each stream (when the origin supports it) to measure the round trip. Default 5 s.</summary>
+    public TimeSpan HeartbeatInterval { get; set; } = TimeSpan.FromSeconds(5);
+
+    /// <summary>A stream that brings nothing from the origin for this long is taken for dead and replaced. Default 10 s.</summary>
+    public TimeSpan HeartbeatTimeout { get; set; } = TimeSpan.FromSeconds(10);
+
+    /// <summary>First wait before reconnecting a lost stream; doubles per failed attempt, with jitter. Default 100 ms.</summary>
+    public TimeSpan ReconnectDelay { get; set; } = TimeSpan.FromMilliseconds(100);
+
+    /// <summary>Longest wait between reconnect attempts. Default 1 s.</summary>
+    public TimeSpan ReconnectMaxDelay { get; set; } = TimeSpan.FromSeconds(1);
+
+    /// <summary>
+    /// Also retry GET, HEAD, OPTIONS, TRACE, PUT and DELETE requests that a lost stream may already have delivered
+    /// (they are idempotent by RFC 9110). Requests the origin surely did not start are always retried. Default false.
+    /// </summary>
+    public bool RetryIdempotent { get; set; }
 
     /// <summary>PEM file of the CA certificate(s) an https origin's certificate must chain to, in place of the system's roots. Default: none.</summary>
     public string? CaFile { get; set; }

@@ -16,12 +16,45 @@ internal sealed class EdgeOptionsValidator : IValidateOptions<EdgeOptions>
             (errors ??= []).Add(adminError);
         }
 
-        if (!Uri.TryCreate(o.Origin, UriKind.Absolute, out var origin) || (origin.Scheme != Uri.UriSchemeHttp && origin.Scheme != Uri.UriSchemeHttps) || origin.PathAndQuery != "/" || origin.Fragment.Length > 0)
+        var https = false;
+        var origins = new HashSet<Uri>();
+        foreach (var text in o.OriginOrDefault())
         {
-            (errors ??= []).Add($"--origin '{o.Origin}' is not an address like http://127.0.0.1:9090 or https://origin.example:9090.");
+            if (!TryParseOrigin(text, out var origin))
+            {
+                (errors ??= []).Add($"--origin '{text}' is not an address like http://127.0.0.1:9090 or https://origin.example:9090.");
+                continue;
+            }
+
+            if (!origins.Add(origin))
+            {
+                (errors ??= []).Add($"--origin '{text}' is given more than once; use --streams for more streams to one origin.");
+            }
+
+            https |= origin.Scheme == Uri.UriSchemeHttps;
         }
 
-        EdgeSecurityValidation.Validate(o, origin?.Scheme == Uri.UriSchemeHttps, Environment.GetEnvironmentVariable, ref errors);
+        EdgeSecurityValidation.Validate(o, https, Environment.GetEnvironmentVariable, ref errors);
+
+        if (o.Streams is < 1 or > 64)
+        {
+            (errors ??= []).Add("--streams must be between 1 and 64.");
+        }
+
+        if (o.HeartbeatInterval < TimeSpan.FromMilliseconds(10) || o.HeartbeatInterval > TimeSpan.FromMinutes(10))
+        {
+            (errors ??= []).Add("--heartbeat-interval must be between 10ms and 10m.");
+        }
+
+        if (o.HeartbeatTimeout <= o.HeartbeatInterval || o.HeartbeatTimeout > TimeSpan.FromHours(1))
+        {
+            (errors ??= []).Add("--heartbeat-timeout must be longer than --heartbeat-interval (a pong needs a chance to come back) and at most 1h.");
+        }
+
+        if (o.ReconnectDelay < TimeSpan.FromMilliseconds(1) || o.ReconnectDelay > o.ReconnectMaxDelay || o.ReconnectMaxDelay > TimeSpan.FromMinutes(10))
+        {
+            (errors ??= []).Add("--reconnect-delay must be at least 1ms and at most --reconnect-max-delay, which is at most 10m.");
+        }
 
         if (o.RequestTimeout <= TimeSpan.Zero || o.RequestTimeout.TotalMilliseconds > uint.MaxValue)
         {
@@ -70,6 +103,19 @@ internal sealed class EdgeOptionsValidator : IValidateOptions<EdgeOptions>
         }
 
         return errors is null ? ValidateOptionsResult.Success : ValidateOptionsResult.Fail(errors);
+    }
+
+    /// <summary>An origin address: http:// or https://, host and port, nothing after.</summary>
+    public static bool TryParseOrigin(string text, out Uri origin)
+    {
+        if (Uri.TryCreate(text, UriKind.Absolute, out origin!) && (origin.Scheme == Uri.UriSchemeHttp || origin.Scheme == Uri.UriSchemeHttps)
+            && origin.PathAndQuery == "/" && origin.Fragment.Length == 0)
+        {
+            return true;
+        }
+
+        origin = null!;
+        return false;
     }
 
     private static void ValidateListeners(EdgeOptions o, ref List<string>? errors)

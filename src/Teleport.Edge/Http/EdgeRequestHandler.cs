@@ -15,18 +15,25 @@ namespace Teleport.Edge.Http;
 /// </summary>
 internal sealed class EdgeRequestHandler
 {
-    private readonly TunnelClient _tunnel;
+    /// <summary>Tries of one request on different streams: the first and at most two retries.</summary>
+    private const int MaxAttempts = 3;
+
+    /// <summary>Least time a retry waits for another stream, even when the request has used up --tunnel-wait.</summary>
+    private const long RetryWaitMs = 1_000;
+
+    private readonly TunnelPool _tunnel;
     private readonly EdgeMetrics _metrics;
     private readonly ILogger<EdgeRequestHandler> _logger;
     private readonly ForwardedHeadersMode _forwarded;
-    private readonly TimeSpan _tunnelWait;
+    private readonly long _tunnelWaitMs;
+    private readonly bool _retryIdempotent;
     private readonly uint _timeoutMs;
     private readonly long _deadlineMs;
     private readonly int _maxPending;
     private readonly string _noTunnelMessage;
     private int _pending;
 
-    public EdgeRequestHandler(TunnelClient tunnel, EdgeMetrics metrics, IOptions<EdgeOptions> options, ILogger<EdgeRequestHandler> logger)
+    public EdgeRequestHandler(TunnelPool tunnel, EdgeMetrics metrics, IOptions<EdgeOptions> options, ILogger<EdgeRequestHandler> logger)
     {
         var o = options.Value;
         _tunnel = tunnel;
@@ -34,18 +41,20 @@ internal sealed class EdgeRequestHandler
         metrics.Meter?.CreateObservableUpDownCounter("teleport.edge.requests.in_flight", () => Volatile.Read(ref _pending), description: "Client requests being handled now.");
         _logger = logger;
         _forwarded = o.ForwardedHeaders;
-        _tunnelWait = o.TunnelWait;
+        _tunnelWaitMs = (long)o.TunnelWait.TotalMilliseconds;
+        _retryIdempotent = o.RetryIdempotent;
         _timeoutMs = (uint)o.RequestTimeout.TotalMilliseconds;
         // The origin answers 504 itself at the request timeout; this grace covers its answer's trip back.
         _deadlineMs = (long)o.RequestTimeout.TotalMilliseconds + 2_000;
         _maxPending = o.MaxPendingExchanges;
-        _noTunnelMessage = $"no tunnel to the origin {o.Origin} (waited {o.TunnelWait.TotalSeconds:0.###} s)";
+        _noTunnelMessage = $"no tunnel to {(o.OriginOrDefault().Count == 1 ? "the origin " + o.OriginOrDefault()[0] : "any of the origins " + string.Join(", ", o.OriginOrDefault()))} (waited {o.TunnelWait.TotalSeconds:0.###} s)";
     }
 
     /// <summary>
-    /// Steps: (1) admit the request under the pending limit; (2) find a live tunnel stream, waiting a
-    /// bounded time; (3) read the body into a pooled buffer; (4) queue the exchange's start; (5) wait
-    /// for the answer, which may arrive in any order relative to other exchanges; (6) write it out,
+    /// Steps: (1) admit the request under the pending limit; (2) pick the least-loaded live stream, waiting a
+    /// bounded time for one; (3) read the body into a pooled buffer; (4) queue the exchange's start; (5) wait
+    /// for the answer, which may arrive in any order relative to other exchanges; (6) when the origin surely did
+    /// not start it (or it is idempotent and allowed), try again on another stream; (7) write the answer out,
     /// or map the failure to 4xx/5xx with a one-line body.
     /// </summary>
     public async Task HandleAsync(HttpContext context)
@@ -73,9 +82,10 @@ internal sealed class EdgeRequestHandler
     private async Task<EdgeOutcome> ForwardAsync(HttpContext context)
     {
         var aborted = context.RequestAborted;
-        if (!_tunnel.TryGetConnection(out var connection))
+        var waitUntil = Environment.TickCount64 + _tunnelWaitMs;
+        if (!_tunnel.TryPick(null, out var connection))
         {
-            connection = (await _tunnel.WaitForConnectionAsync(_tunnelWait, aborted))!;
+            connection = (await _tunnel.WaitAsync(null, waitUntil, aborted))!;
             if (connection is null)
             {
                 await ErrorResponses.WriteAsync(context, StatusCodes.Status503ServiceUnavailable, "no-tunnel", _noTunnelMessage);
@@ -85,50 +95,108 @@ internal sealed class EdgeRequestHandler
 
         var request = context.Request;
         var hasBody = context.Features.Get<IHttpRequestBodyDetectionFeature>()?.CanHaveBody ?? true;
-        var body = hasBody
+        var read = hasBody
             ? await PooledBody.ReadAsync(request.Body, request.ContentLength, (int)connection.MaxRequestBodySize, aborted)
             : default;
-        if (body.TooLarge)
+        if (read.TooLarge)
         {
             await ErrorResponses.WriteAsync(context, StatusCodes.Status413PayloadTooLarge, "request-too-large",
                 $"the request body is larger than {connection.MaxRequestBodySize} bytes");
             return EdgeOutcome.Rejected;
         }
 
-        var start = new RequestStart
+        var body = read.Buffer is null ? null : new RequestBody(read);
+        try
         {
-            Method = request.Method,
-            PathAndQuery = RequestTarget.PathAndQuery(context),
-            Body = UnsafeByteOperations.UnsafeWrap(body.Memory),
-            HasBody = hasBody,
-            TimeoutMs = _timeoutMs,
-            Protocol = request.Protocol,
-        };
-        var size = RequestHeaders.Copy(request, _forwarded, start.Headers) + body.Length + start.PathAndQuery.Length + 32;
+            var start = new RequestStart
+            {
+                Method = request.Method,
+                PathAndQuery = RequestTarget.PathAndQuery(context),
+                Body = body is null ? ByteString.Empty : UnsafeByteOperations.UnsafeWrap(body.Memory),
+                HasBody = hasBody,
+                TimeoutMs = _timeoutMs,
+                Protocol = request.Protocol,
+            };
+            var size = RequestHeaders.Copy(request, _forwarded, start.Headers) + read.Length + start.PathAndQuery.Length + 32;
+            var deadline = Environment.TickCount64 + _deadlineMs;
 
-        var exchange = connection.TryBegin(Environment.TickCount64 + _deadlineMs);
-        if (exchange is null || !await connection.SendAsync(exchange, new EdgeItem { ExchangeId = exchange.Id, RequestStart = start }, size, body.Buffer, aborted))
+            OriginItem answer;
+            for (var attempt = 1; ; attempt++)
+            {
+                answer = await ExchangeAsync(connection, start, size, deadline, body, aborted);
+                if (aborted.IsCancellationRequested)
+                {
+                    return EdgeOutcome.Aborted;
+                }
+
+                if (attempt == MaxAttempts || !MayRetry(answer, request.Method))
+                {
+                    break;
+                }
+
+                // A refusal for load leaves the stream usable but busy: only another stream that is free right now helps.
+                var next = answer.Error?.Code == ErrorCode.Overloaded
+                    ? (_tunnel.TryPick(connection, out var other) ? other : null)
+                    : await _tunnel.WaitAsync(connection, Math.Max(waitUntil, Environment.TickCount64 + RetryWaitMs), aborted);
+                if (next is null)
+                {
+                    break;
+                }
+
+                EdgeLog.ExchangeRetried(_logger, request.Method, request.Path, ErrorResponses.NameOf(answer.Error?.Code ?? ErrorCode.Unspecified), attempt);
+                connection = next;
+            }
+
+            await WriteAnswerAsync(context, answer);
+            return OutcomeOf(answer);
+        }
+        finally
         {
-            // Not queued: the buffer is still ours.
-            body.Return();
-            await WriteAnswerAsync(context, LocalErrors.TunnelLost);
-            return EdgeOutcome.TunnelError;
+            body?.Release();
+        }
+    }
+
+    /// <summary>One attempt: registers the exchange on <paramref name="connection"/>, queues its start and waits for the answer.</summary>
+    private static async Task<OriginItem> ExchangeAsync(TunnelConnection connection, RequestStart start, int size, long deadline, RequestBody? body, CancellationToken aborted)
+    {
+        var exchange = connection.TryBegin(deadline, body);
+        if (exchange is null)
+        {
+            return LocalErrors.NotSent;
         }
 
-        OriginItem answer;
+        await connection.SendAsync(exchange, new EdgeItem { ExchangeId = exchange.Id, RequestStart = start }, size, aborted);
         using (aborted.Register(static s => ((AbandonState)s!).Abandon(), new AbandonState(connection, exchange)))
         {
-            answer = await exchange.Answer;
+            var answer = await exchange.Answer;
+            // Lost with the stream before its start went out: the origin never saw it.
+            return ReferenceEquals(answer, LocalErrors.TunnelLost) && !exchange.Written ? LocalErrors.NotSent : answer;
         }
-
-        if (aborted.IsCancellationRequested)
-        {
-            return EdgeOutcome.Aborted;
-        }
-
-        await WriteAnswerAsync(context, answer);
-        return OutcomeOf(answer);
     }
+
+    /// <summary>
+    /// Whether another stream may take the exchange: the origin surely did not start it (never sent, refused for
+    /// load or shutdown), or it is idempotent and --retry-idempotent allows sending it twice.
+    /// </summary>
+    private bool MayRetry(OriginItem answer, string method)
+    {
+        if (ReferenceEquals(answer, LocalErrors.NotSent))
+        {
+            return true;
+        }
+
+        if (ReferenceEquals(answer, LocalErrors.TunnelLost))
+        {
+            return _retryIdempotent && IsIdempotent(method);
+        }
+
+        return answer.KindCase == OriginItem.KindOneofCase.Error && answer.Error.Code is ErrorCode.ShuttingDown or ErrorCode.Overloaded;
+    }
+
+    /// <summary>RFC 9110 section 9.2.2.</summary>
+    private static bool IsIdempotent(string method)
+        => HttpMethods.IsGet(method) || HttpMethods.IsHead(method) || HttpMethods.IsOptions(method) || HttpMethods.IsTrace(method)
+            || HttpMethods.IsPut(method) || HttpMethods.IsDelete(method);
 
     /// <summary>The metric's view of an answer: the upstream's status class, or the failing stage.</summary>
     private static EdgeOutcome OutcomeOf(OriginItem answer)

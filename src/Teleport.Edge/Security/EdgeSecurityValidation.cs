@@ -6,7 +6,7 @@ namespace Teleport.Edge.Security;
 /// <summary>The edge's tunnel TLS, token and allow-list settings, checked with the others at start-up.</summary>
 internal static class EdgeSecurityValidation
 {
-    /// <param name="https">Whether --origin is an https:// address.</param>
+    /// <param name="https">Whether any --origin is an https:// address.</param>
     public static void Validate(EdgeOptions o, bool https, Func<string, string?> getVariable, ref List<string>? errors)
     {
         // Settings that would silently do nothing over cleartext are more likely a mistake in --origin.
@@ -16,7 +16,7 @@ internal static class EdgeSecurityValidation
             {
                 if (set)
                 {
-                    (errors ??= []).Add($"{flag} applies to an https:// --origin only, and --origin is not https://.");
+                    (errors ??= []).Add($"{flag} applies to https:// origins only, and no --origin is https://.");
                 }
             }
         }

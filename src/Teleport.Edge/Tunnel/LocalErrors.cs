@@ -7,6 +7,9 @@ internal static class LocalErrors
 {
     public static readonly OriginItem TunnelLost = Error(ErrorCode.Unspecified, "the tunnel to the origin was lost before the response arrived");
 
+    /// <summary>The stream ended before the exchange's start was written: the origin never saw it (so it may go elsewhere).</summary>
+    public static readonly OriginItem NotSent = Error(ErrorCode.Unspecified, "the tunnel to the origin was lost before the request could be sent");
+
     public static readonly OriginItem NoAnswer = Error(ErrorCode.UpstreamTimeout, "the origin did not answer in time");
 
     public static readonly OriginItem Abandoned = Error(ErrorCode.Unspecified, "the client went away");

@@ -14,20 +14,13 @@ internal sealed class PendingExchanges
     private readonly Lock _lock = new();
     private ulong _lastId;
     private bool _closed;
+    private int _count;
 
-    public int Count
-    {
-        get
-        {
-            lock (_lock)
-            {
-                return _byId.Count;
-            }
-        }
-    }
+    /// <summary>Exchanges waiting now; read without the lock (stream choice needs no exact figure).</summary>
+    public int Count => Volatile.Read(ref _count);
 
     /// <summary>Registers a new exchange with a fresh id (never 0); null once the stream has ended.</summary>
-    public PendingExchange? TryAdd(long deadline)
+    public PendingExchange? TryAdd(long deadline, RequestBody? body)
     {
         lock (_lock)
         {
@@ -36,8 +29,9 @@ internal sealed class PendingExchanges
                 return null;
             }
 
-            var exchange = new PendingExchange(++_lastId, deadline);
+            var exchange = new PendingExchange(++_lastId, deadline, body);
             _byId.Add(exchange.Id, exchange);
+            _count = _byId.Count;
             return exchange;
         }
     }
@@ -46,7 +40,9 @@ internal sealed class PendingExchanges
     {
         lock (_lock)
         {
-            return _byId.Remove(id, out exchange);
+            var removed = _byId.Remove(id, out exchange);
+            _count = _byId.Count;
+            return removed;
         }
     }
 
@@ -67,6 +63,8 @@ internal sealed class PendingExchanges
             {
                 _byId.Remove(exchange.Id);
             }
+
+            _count = _byId.Count;
         }
     }
 
@@ -78,6 +76,7 @@ internal sealed class PendingExchanges
             _closed = true;
             var left = new List<PendingExchange>(_byId.Values);
             _byId.Clear();
+            _count = 0;
             return left;
         }
     }

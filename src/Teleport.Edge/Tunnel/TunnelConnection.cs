@@ -1,3 +1,4 @@
+using System.Diagnostics;
 using Grpc.Core;
 using Grpc.Net.Client;
 using Teleport.Edge.Hosting;
@@ -10,8 +11,9 @@ namespace Teleport.Edge.Tunnel;
 
 /// <summary>
 /// One live tunnel stream to the origin: a writer loop that batches queued items, a reader loop
-/// that completes pending exchanges by id in whatever order answers arrive, and a sweeper that
-/// gives up on exchanges past their deadline. The three live and die together.
+/// that completes pending exchanges by id in whatever order answers arrive, a sweeper that
+/// gives up on exchanges past their deadline, and (when the origin has it) a heartbeat that measures
+/// the round trip and ends a stream that has gone silent. They live and die together.
 /// </summary>
 internal sealed class TunnelConnection : IAsyncDisposable
 {
@@ -24,15 +26,25 @@ internal sealed class TunnelConnection : IAsyncDisposable
     private readonly StreamCompressor? _compressor;
     private readonly PendingExchanges _pending = new();
     private readonly CancellationTokenSource _lifetime = new();
+    private readonly TaskCompletionSource _drained = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    private readonly OriginLoad _load;
     private readonly TunnelCounters _counters;
     private readonly ILogger _logger;
+    private readonly TimeSpan _heartbeatInterval;
+    private readonly long _heartbeatTimeoutMs;
+    private long _lastReceived = Environment.TickCount64;
+    private long _roundTripTicks = -1;
 
     /// <param name="receiveLimit">Largest message the edge accepts, decompressed.</param>
     /// <param name="sending">How the edge compresses what it sends on this stream, as agreed in the hellos.</param>
-    public TunnelConnection(GrpcChannel channel, AsyncDuplexStreamingCall<EdgeFrame, OriginFrame> call, OriginHello hello, EdgeOptions options, TunnelCompression sending, int receiveLimit, TunnelCounters counters, ILogger logger)
+    /// <param name="load">The load its origin reports, shared with the other streams to it.</param>
+    public TunnelConnection(GrpcChannel channel, AsyncDuplexStreamingCall<EdgeFrame, OriginFrame> call, OriginHello hello, EdgeOptions options, TunnelCompression sending, int receiveLimit, OriginLoad load, TunnelCounters counters, ILogger logger)
     {
         _channel = channel;
         _call = call;
+        _load = load;
+        _heartbeatInterval = options.HeartbeatInterval;
+        _heartbeatTimeoutMs = (long)options.HeartbeatTimeout.TotalMilliseconds;
         _counters = counters;
         _logger = logger;
         Hello = hello;
@@ -61,28 +73,46 @@ internal sealed class TunnelConnection : IAsyncDisposable
 
     public bool IsLive => !_lifetime.IsCancellationRequested;
 
+    /// <summary>The origin has said it takes no new exchanges here (a drain item); the open ones still get their answers.</summary>
+    public bool IsDraining => _drained.Task.IsCompleted;
+
+    /// <summary>Completes when the origin drains the stream.</summary>
+    public Task Drained => _drained.Task;
+
+    /// <summary>What the origin said when it drained the stream.</summary>
+    public string DrainReason { get; private set; } = string.Empty;
+
+    /// <summary>Exchanges open on this stream.</summary>
+    public int Pending => _pending.Count;
+
+    /// <summary>What a new exchange here would queue behind: this stream's open exchanges plus its share of what others run on the origin.</summary>
+    public int Load => _pending.Count + _load.ForeignPerStream;
+
+    /// <summary>The last heartbeat's round trip; null before the first pong, or when the origin has no heartbeat.</summary>
+    public TimeSpan? RoundTrip => Volatile.Read(ref _roundTripTicks) is >= 0 and var ticks ? Stopwatch.GetElapsedTime(0, ticks) : null;
+
     /// <summary>Registers an exchange; null when the stream has already ended.</summary>
-    public PendingExchange? TryBegin(long deadline) => _pending.TryAdd(deadline);
+    /// <param name="body">The request's body, held by this exchange's writer while queued; null for none.</param>
+    public PendingExchange? TryBegin(long deadline, RequestBody? body) => _pending.TryAdd(deadline, body);
 
     /// <summary>
-    /// Queues an exchange's start. On failure the exchange is answered with <see cref="LocalErrors.TunnelLost"/>
-    /// and the caller still owns <paramref name="buffer"/>.
+    /// Queues an exchange's start. On failure the exchange is answered with <see cref="LocalErrors.TunnelLost"/>,
+    /// not <see cref="PendingExchange.Written"/>, so the caller may retry it elsewhere.
     /// </summary>
-    public async ValueTask<bool> SendAsync(PendingExchange exchange, EdgeItem item, int size, byte[]? buffer, CancellationToken cancellationToken)
+    public async ValueTask SendAsync(PendingExchange exchange, EdgeItem item, int size, CancellationToken cancellationToken)
     {
+        exchange.HoldBody();
         try
         {
-            await _writer.EnqueueAsync(new OutgoingItem<EdgeItem>(item, size, buffer), cancellationToken);
-            return true;
+            await _writer.EnqueueAsync(new OutgoingItem<EdgeItem>(item, size, exchange), cancellationToken);
         }
         catch (Exception ex) when (ex is System.Threading.Channels.ChannelClosedException or OperationCanceledException)
         {
+            exchange.ReleaseBody();
             if (_pending.TryRemove(exchange.Id, out _))
             {
                 exchange.TryComplete(LocalErrors.TunnelLost);
             }
-
-            return false;
         }
     }
 
@@ -105,11 +135,13 @@ internal sealed class TunnelConnection : IAsyncDisposable
         var writing = _writer.RunAsync(_call.RequestStream, token);
         var reading = ReadAsync(token);
         var sweeping = SweepAsync(token);
+        // Without the origin's pongs a quiet stream could not be told from a dead one: HTTP/2 pings cover it then.
+        var beating = Hello.Capabilities.Contains(Protocol.TunnelProtocol.HeartbeatCapability) ? HeartbeatAsync(token) : Task.Delay(Timeout.Infinite, token);
 
-        var first = await Task.WhenAny(writing, reading, sweeping);
+        var first = await Task.WhenAny(writing, reading, sweeping, beating);
         await _lifetime.CancelAsync();
         Exception? reason = first.Exception?.GetBaseException();
-        foreach (var loop in new[] { writing, reading, sweeping })
+        foreach (var loop in new[] { writing, reading, sweeping, beating })
         {
             try
             {
@@ -163,6 +195,7 @@ internal sealed class TunnelConnection : IAsyncDisposable
         var responses = _call.ResponseStream;
         while (await responses.MoveNext(cancellationToken))
         {
+            Volatile.Write(ref _lastReceived, Environment.TickCount64);
             var frame = responses.Current;
             var items = frame.KindCase switch
             {
@@ -174,15 +207,59 @@ internal sealed class TunnelConnection : IAsyncDisposable
             _counters.MessageReceived(items.Count, !_counters.CountsLogicalBytes ? 0 : frame.KindCase == OriginFrame.KindOneofCase.Batch ? frame.CalculateSize() : _decoder.DecodedBytes);
             foreach (var item in items)
             {
-                // An answer for an exchange already abandoned (client gone, deadline) is dropped.
-                if (_pending.TryRemove(item.ExchangeId, out var exchange))
+                if (item.ExchangeId == 0)
                 {
+                    OnControl(item);
+                }
+                else if (_pending.TryRemove(item.ExchangeId, out var exchange))
+                {
+                    // An answer for an exchange already abandoned (client gone, deadline) is dropped.
                     exchange!.TryComplete(item);
                 }
             }
         }
 
         throw new IOException("The origin ended the tunnel stream.");
+    }
+
+    /// <summary>A control item (exchange id 0): a pong or a drain; kinds from later versions are ignored.</summary>
+    private void OnControl(OriginItem item)
+    {
+        switch (item.KindCase)
+        {
+            case OriginItem.KindOneofCase.Pong:
+                // The nonce is the ping's send time, so no table of pings in flight is needed.
+                var sent = (long)item.Pong.Nonce;
+                var now = Stopwatch.GetTimestamp();
+                if (sent > 0 && sent <= now)
+                {
+                    Volatile.Write(ref _roundTripTicks, now - sent);
+                }
+
+                _load.Report(item.Pong.ActiveExchanges, _pending.Count);
+                break;
+            case OriginItem.KindOneofCase.Drain:
+                DrainReason = item.Drain.Reason;
+                _drained.TrySetResult();
+                break;
+        }
+    }
+
+    /// <summary>Pings every interval; ends the stream when nothing at all has come from the origin for the timeout.</summary>
+    private async Task HeartbeatAsync(CancellationToken cancellationToken)
+    {
+        using var timer = new PeriodicTimer(_heartbeatInterval);
+        while (await timer.WaitForNextTickAsync(cancellationToken))
+        {
+            var silent = Environment.TickCount64 - Volatile.Read(ref _lastReceived);
+            if (silent > _heartbeatTimeoutMs)
+            {
+                throw new TimeoutException($"nothing from the origin for {silent / 1000.0:0.#} s (dead peer or half-open connection)");
+            }
+
+            // Best effort: a full queue already proves the writer busy, and the next tick tries again.
+            _writer.TryEnqueue(new OutgoingItem<EdgeItem>(new EdgeItem { Ping = new Ping { Nonce = (ulong)Stopwatch.GetTimestamp() } }, 16));
+        }
     }
 
     private async Task SweepAsync(CancellationToken cancellationToken)

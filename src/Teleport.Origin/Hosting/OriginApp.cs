@@ -39,6 +39,7 @@ internal static class OriginApp
             new("max-request-body-size", S + nameof(OriginOptions.MaxRequestBodySize), "SIZE", "Largest request body accepted from an edge (the edge answers 413 beyond it).", "16MiB"),
             new("max-response-body-size", S + nameof(OriginOptions.MaxResponseBodySize), "SIZE", "Largest upstream response body passed back; bigger ones become 502.", "16MiB"),
             new("max-concurrent", S + nameof(OriginOptions.MaxConcurrentExchanges), "N", "Exchanges run at once per tunnel stream; beyond it they are refused (503 at the edge).", "10000"),
+            new("max-concurrent-total", S + nameof(OriginOptions.MaxConcurrentTotal), "N", "Exchanges run at once across all tunnel streams of this origin; beyond it they are refused (503 at the edge, which tries another origin first).", "20000"),
             new("drain-timeout", S + nameof(OriginOptions.DrainTimeout), "DURATION", "On shutdown (SIGTERM), how long running exchanges may take to finish while new ones are refused (503 at the edge).", "10s"),
             new("max-batch-items", S + nameof(OriginOptions.MaxBatchItems), "N", "Most exchanges in one tunnel message.", "1024"),
             new("max-batch-bytes", S + nameof(OriginOptions.MaxBatchBytes), "SIZE", "Soft cap on one tunnel message (a larger single response travels alone).", "1MiB"),
@@ -70,6 +71,7 @@ internal static class OriginApp
         services.AddSingleton<UpstreamClient>();
         services.AddSingleton<UpstreamSelector>();
         services.AddSingleton<UpstreamForwarder>();
+        services.AddSingleton<OriginActivity>();
         services.AddSingleton<OriginMetrics>();
         services.AddSingleton<IReadiness>(static sp => sp.GetRequiredService<OriginMetrics>());
         // The exporter only with an admin listener: without one the metrics classes create no instruments at all.

@@ -79,6 +79,9 @@ internal sealed class OriginOptions
     /// <summary>Exchanges run at once per tunnel stream; beyond it exchanges are refused (503 at the edge). Default 10000.</summary>
     public int MaxConcurrentExchanges { get; set; } = 10_000;
 
+    /// <summary>Exchanges run at once across all tunnel streams of this origin; beyond it exchanges are refused (503 at the edge). Default 20000.</summary>
+    public int MaxConcurrentTotal { get; set; } = 20_000;
+
     /// <summary>
     /// On shutdown, how long running exchanges may take to finish (new ones are refused with 503)
     /// before the tunnel streams close. Default 10 s.

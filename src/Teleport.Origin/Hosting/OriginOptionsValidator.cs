@@ -60,6 +60,11 @@ internal sealed class OriginOptionsValidator : IValidateOptions<OriginOptions>
             (errors ??= []).Add("--max-concurrent must be positive.");
         }
 
+        if (o.MaxConcurrentTotal <= 0)
+        {
+            (errors ??= []).Add("--max-concurrent-total must be positive.");
+        }
+
         if (o.MaxBatchItems <= 0)
         {
             (errors ??= []).Add("--max-batch-items must be positive.");

@@ -23,20 +23,26 @@ internal sealed class OriginSession
     private readonly TunnelCounters _counters;
     private readonly OriginMetrics _metrics;
     private readonly ILogger _logger;
+    private readonly OriginActivity _activity;
+    private readonly bool _edgeDrains;
     private readonly ConcurrentDictionary<ulong, ExchangeCancellation> _running = new();
     private readonly int _maxConcurrent;
     private readonly int _maxResponseBody;
     private readonly TimeSpan _timeout;
     private readonly TimeSpan _drainTimeout;
     private int _active;
+    private CancellationToken _lifetime;
     private volatile bool _ended;
     private volatile bool _draining;
 
     /// <param name="receiveLimit">Largest message the origin accepts, decompressed.</param>
     /// <param name="sending">How the origin compresses what it sends on this stream, as agreed in the hellos.</param>
-    public OriginSession(EdgeHello hello, OriginOptions options, TunnelCompression sending, int receiveLimit, UpstreamForwarder forwarder, TunnelCounters counters, OriginMetrics metrics, ILogger logger)
+    /// <param name="activity">The origin-wide count of running exchanges, shared by all sessions.</param>
+    public OriginSession(EdgeHello hello, OriginOptions options, TunnelCompression sending, int receiveLimit, UpstreamForwarder forwarder, OriginActivity activity, TunnelCounters counters, OriginMetrics metrics, ILogger logger)
     {
         _forwarder = forwarder;
+        _activity = activity;
+        _edgeDrains = hello.Capabilities.Contains(Protocol.TunnelProtocol.DrainCapability);
         _counters = counters;
         _metrics = metrics;
         _logger = logger;
@@ -46,7 +52,7 @@ internal sealed class OriginSession
         var limits = new BatchLimits(options.MaxBatchItems, options.MaxBatchBytes, options.MaxBatchDelay).FitTo(hello.MaxMessageBytes);
         // The edge must be able to take the largest answer in one message.
         _maxResponseBody = (int)Math.Min(options.MaxResponseBodySize, Math.Max(0L, EdgeLimit(hello) - BatchLimits.HeadroomBytes));
-        // Room for every running exchange's answer plus as many refusals, so answering never waits on the queue.
+        // Room for every running exchange's answer plus as many refusals; beyond that answering (and so reading) waits.
         _writer = new BatchWriter<OriginFrame, OriginItem>(CreateFrameBuilder(sending, options.CompressionLevel, out _compressor), limits, 2 * options.MaxConcurrentExchanges, counters);
         // An edge announcing a codec this origin does not list must not send compressed batches: without a decoder they are refused.
         _decoder = hello.StreamCompression == StreamCodecs.Brotli ? new BatchDecoder<EdgeBatch>(EdgeBatch.Parser, receiveLimit) : null;
@@ -61,6 +67,7 @@ internal sealed class OriginSession
     public async Task<bool> RunAsync(IAsyncStreamReader<EdgeFrame> requests, IAsyncStreamWriter<OriginFrame> responses, CancellationToken cancellationToken, CancellationToken stopping)
     {
         using var lifetime = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        _lifetime = lifetime.Token;
         var writing = _writer.RunAsync(responses, lifetime.Token);
         var reading = ReadAsync(requests, lifetime.Token);
         var draining = DrainAsync(stopping, lifetime.Token);
@@ -118,6 +125,12 @@ internal sealed class OriginSession
         }
 
         _draining = true;
+        if (_edgeDrains)
+        {
+            // Ahead of any refusal in the queue, so the edge stops picking this stream before it sees one.
+            _writer.TryEnqueue(new OutgoingItem<OriginItem>(new OriginItem { Drain = new Drain { Reason = "the origin is shutting down" } }, 48));
+        }
+
         var deadline = Environment.TickCount64 + (long)_drainTimeout.TotalMilliseconds;
         // Shutdown only: a short poll is simpler than signalling from every exchange's end.
         while (Volatile.Read(ref _active) > 0 && Environment.TickCount64 < deadline)
@@ -170,7 +183,12 @@ internal sealed class OriginSession
                 switch (item.KindCase)
                 {
                     case EdgeItem.KindOneofCase.RequestStart:
-                        Start(item.ExchangeId, item.RequestStart);
+                        if (Start(item.ExchangeId, item.RequestStart) is { } refusal)
+                        {
+                            // Reading waits while the queue is full of answers: refusals cannot pile up without bound.
+                            await AnswerAsync(refusal);
+                        }
+
                         break;
                     case EdgeItem.KindOneofCase.Cancel:
                         if (_running.TryGetValue(item.ExchangeId, out var running))
@@ -178,6 +196,13 @@ internal sealed class OriginSession
                             running.Abandon();
                         }
 
+                        break;
+                    case EdgeItem.KindOneofCase.Ping:
+                        // At once and best effort: a queue too full for a pong says more about load than the pong would.
+                        _writer.TryEnqueue(new OutgoingItem<OriginItem>(new OriginItem
+                        {
+                            Pong = new Pong { Nonce = item.Ping.Nonce, ActiveExchanges = (uint)_activity.Active, MaxConcurrentExchanges = (uint)_activity.Limit },
+                        }, 24));
                         break;
                     default:
                         // Items of a later protocol version this origin did not agree to: ignored.
@@ -199,7 +224,8 @@ internal sealed class OriginSession
         }
     }
 
-    private void Start(ulong id, RequestStart start)
+    /// <summary>Starts an exchange; returns the refusal to send instead when it cannot run (draining, overloaded).</summary>
+    private OutgoingItem<OriginItem>? Start(ulong id, RequestStart start)
     {
         if (id == 0)
         {
@@ -209,16 +235,21 @@ internal sealed class OriginSession
         if (_draining)
         {
             _metrics.Rejected(overloaded: false);
-            Answer(ErrorItem.Create(id, ErrorCode.ShuttingDown, "the origin is shutting down and takes no new requests"));
-            return;
+            return ErrorItem.Create(id, ErrorCode.ShuttingDown, "the origin is shutting down and takes no new requests");
         }
 
         if (Interlocked.Increment(ref _active) > _maxConcurrent)
         {
             Interlocked.Decrement(ref _active);
             _metrics.Rejected(overloaded: true);
-            Answer(ErrorItem.Create(id, ErrorCode.Overloaded, $"the origin already runs {_maxConcurrent} exchanges on this tunnel"));
-            return;
+            return ErrorItem.Create(id, ErrorCode.Overloaded, $"the origin already runs {_maxConcurrent} exchanges on this tunnel");
+        }
+
+        if (!_activity.TryStart())
+        {
+            Interlocked.Decrement(ref _active);
+            _metrics.Rejected(overloaded: true);
+            return ErrorItem.Create(id, ErrorCode.Overloaded, $"the origin already runs {_activity.Limit} exchanges in all");
         }
 
         var timeout = start.TimeoutMs > 0 && start.TimeoutMs < _timeout.TotalMilliseconds ? TimeSpan.FromMilliseconds(start.TimeoutMs) : _timeout;
@@ -226,11 +257,13 @@ internal sealed class OriginSession
         if (!_running.TryAdd(id, cancellation))
         {
             Interlocked.Decrement(ref _active);
+            _activity.Ended();
             cancellation.Dispose();
             throw new RpcException(new Status(StatusCode.InvalidArgument, $"protocol violation: exchange id {id} is already open"));
         }
 
         _ = RunExchangeAsync(id, start, cancellation, timeout);
+        return null;
     }
 
     private async Task RunExchangeAsync(ulong id, RequestStart start, ExchangeCancellation cancellation, TimeSpan timeout)
@@ -267,27 +300,37 @@ internal sealed class OriginSession
             if (cancellation.Abandoned)
             {
                 outcome = UpstreamOutcome.Cancelled;
-                answer.ReturnBuffer();
+                answer.Release(written: false);
                 return;
             }
 
-            Answer(answer);
+            await AnswerAsync(answer);
         }
         finally
         {
             _metrics.ExchangeEnded(outcome);
+            _activity.Ended();
             _running.TryRemove(id, out _);
             Interlocked.Decrement(ref _active);
             cancellation.Dispose();
         }
     }
 
-    private void Answer(OutgoingItem<OriginItem> answer)
+    /// <summary>Queues an answer, waiting while the queue is full; dropped only once the stream has ended.</summary>
+    private async ValueTask AnswerAsync(OutgoingItem<OriginItem> answer)
     {
-        // The queue holds as many items as exchanges may run, so it only refuses once the writer has stopped.
-        if (!_writer.TryEnqueue(answer))
+        if (_writer.TryEnqueue(answer))
         {
-            answer.ReturnBuffer();
+            return;
+        }
+
+        try
+        {
+            await _writer.EnqueueAsync(answer, _lifetime);
+        }
+        catch (Exception ex) when (ex is System.Threading.Channels.ChannelClosedException or OperationCanceledException)
+        {
+            answer.Release(written: false);
         }
     }
 

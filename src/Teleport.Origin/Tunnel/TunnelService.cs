@@ -18,18 +18,20 @@ internal sealed class TunnelService : global::Teleport.Protocol.V1.Tunnel.Tunnel
 
     private readonly OriginOptions _options;
     private readonly UpstreamForwarder _forwarder;
+    private readonly OriginActivity _activity;
     private readonly TunnelCounters _counters;
     private readonly OriginMetrics _metrics;
     private readonly ILogger<TunnelService> _logger;
     private readonly CancellationToken _stopping;
     private readonly string _agent = TunnelProtocol.Agent("teleport-origin");
 
-    public TunnelService(IOptions<OriginOptions> options, UpstreamForwarder forwarder, TunnelCounters counters, OriginMetrics metrics, IHostApplicationLifetime lifetime, ILogger<TunnelService> logger)
+    public TunnelService(IOptions<OriginOptions> options, UpstreamForwarder forwarder, OriginActivity activity, TunnelCounters counters, OriginMetrics metrics, IHostApplicationLifetime lifetime, ILogger<TunnelService> logger)
     {
         _metrics = metrics;
         _stopping = lifetime.ApplicationStopping;
         _options = options.Value;
         _forwarder = forwarder;
+        _activity = activity;
         _counters = counters;
         _logger = logger;
     }
@@ -58,7 +60,7 @@ internal sealed class TunnelService : global::Teleport.Protocol.V1.Tunnel.Tunnel
                 ProtocolVersion = TunnelProtocol.Version,
                 MaxMessageBytes = (uint)ReceiveLimit,
                 StreamCompression = StreamCodecs.NameOf(sending),
-                Capabilities = { StreamCodecs.Capability(StreamCodecs.Brotli) },
+                Capabilities = { StreamCodecs.Capability(StreamCodecs.Brotli), TunnelProtocol.HeartbeatCapability },
                 MaxRequestBodyBytes = (ulong)_options.MaxRequestBodySize,
                 MaxConcurrentExchanges = (uint)_options.MaxConcurrentExchanges,
                 Agent = _agent,
@@ -67,7 +69,7 @@ internal sealed class TunnelService : global::Teleport.Protocol.V1.Tunnel.Tunnel
 
         _counters.StreamOpened();
         OriginLog.StreamOpened(_logger, context.Peer, hello.Agent);
-        var session = new OriginSession(hello, _options, sending, ReceiveLimit, _forwarder, _counters, _metrics, _logger);
+        var session = new OriginSession(hello, _options, sending, ReceiveLimit, _forwarder, _activity, _counters, _metrics, _logger);
         try
         {
             var drained = await session.RunAsync(requestStream, responseStream, context.CancellationToken, _stopping);

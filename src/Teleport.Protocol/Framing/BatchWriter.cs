@@ -67,6 +67,7 @@ internal sealed class BatchWriter<TFrame, TItem>
     {
         var reader = _queue.Reader;
         Exception? failure = null;
+        var written = false;
         try
         {
             while (await reader.WaitToReadAsync(cancellationToken))
@@ -79,16 +80,13 @@ internal sealed class BatchWriter<TFrame, TItem>
                     bytes = Take(reader, bytes);
                 }
 
-                try
-                {
-                    var count = _items.Count;
-                    await stream.WriteAsync(_frames.Build(), cancellationToken);
-                    _counters.MessageSent(count, _counters.CountsLogicalBytes ? _frames.LogicalBytes : 0);
-                }
-                finally
-                {
-                    ReleaseInFlight();
-                }
+                // A failed write may have sent part of the message: its items count as written.
+                written = true;
+                var count = _items.Count;
+                await stream.WriteAsync(_frames.Build(), cancellationToken);
+                _counters.MessageSent(count, _counters.CountsLogicalBytes ? _frames.LogicalBytes : 0);
+                ReleaseInFlight(written: true);
+                written = false;
             }
         }
         catch (Exception ex)
@@ -98,11 +96,13 @@ internal sealed class BatchWriter<TFrame, TItem>
         }
         finally
         {
+            // Taken into a message that was never (or only partly) written: cancelled during the delay, or the write failed.
+            ReleaseInFlight(written);
             // Stop producers first, so nothing lands in the queue after it has been drained.
             _queue.Writer.TryComplete(failure ?? new ChannelClosedException("The tunnel stream writer has stopped."));
             while (reader.TryRead(out var left))
             {
-                left.ReturnBuffer();
+                left.Release(written: false);
             }
         }
     }
@@ -127,11 +127,11 @@ internal sealed class BatchWriter<TFrame, TItem>
     /// <summary>Stops accepting items; <see cref="RunAsync"/> ends once the queue is written out.</summary>
     public void Complete() => _queue.Writer.TryComplete();
 
-    private void ReleaseInFlight()
+    private void ReleaseInFlight(bool written)
     {
         foreach (var sent in _inFlight)
         {
-            sent.ReturnBuffer();
+            sent.Release(written);
         }
 
         _inFlight.Clear();

@@ -10,7 +10,7 @@ public sealed class PendingExchangesTests
     {
         var pending = new PendingExchanges();
 
-        var ids = Enumerable.Range(0, 3).Select(_ => pending.TryAdd(deadline: 100)!.Id);
+        var ids = Enumerable.Range(0, 3).Select(_ => pending.TryAdd(deadline: 100, body: null)!.Id);
 
         Assert.Equal([1UL, 2UL, 3UL], ids);
         Assert.Equal(3, pending.Count);
@@ -20,17 +20,17 @@ public sealed class PendingExchangesTests
     public void TryAdd_AfterRemove_NeverReusesAnId()
     {
         var pending = new PendingExchanges();
-        var first = pending.TryAdd(100)!;
+        var first = pending.TryAdd(100, null)!;
         pending.TryRemove(first.Id, out _);
 
-        var second = pending.TryAdd(100)!;
+        var second = pending.TryAdd(100, null)!;
 
         Assert.Equal(2UL, second.Id);
     }
 
     [Fact]
     public void TryAdd_KeepsDeadline()
-        => Assert.Equal(12345, new PendingExchanges().TryAdd(12345)!.Deadline);
+        => Assert.Equal(12345, new PendingExchanges().TryAdd(12345, null)!.Deadline);
 
     [Fact]
     public async Task TryAdd_Concurrent_GivesEveryExchangeADistinctId()
@@ -39,7 +39,7 @@ public sealed class PendingExchangesTests
         const int PerTask = 1000;
 
         var added = await Task.WhenAll(Enumerable.Range(0, 8).Select(_ => Task.Run(() =>
-            Enumerable.Range(0, PerTask).Select(_ => pending.TryAdd(100)!.Id).ToArray()))).DefaultTimeout();
+            Enumerable.Range(0, PerTask).Select(_ => pending.TryAdd(100, null)!.Id).ToArray()))).DefaultTimeout();
 
         Assert.Equal(Enumerable.Range(1, 8 * PerTask).Select(i => (ulong)i), added.SelectMany(ids => ids).Order());
         Assert.Equal(8 * PerTask, pending.Count);
@@ -49,7 +49,7 @@ public sealed class PendingExchangesTests
     public void TryRemove_KnownId_ReturnsTheExchangeOnce()
     {
         var pending = new PendingExchanges();
-        var exchange = pending.TryAdd(100)!;
+        var exchange = pending.TryAdd(100, null)!;
 
         Assert.True(pending.TryRemove(exchange.Id, out var removed));
         Assert.Same(exchange, removed);
@@ -65,7 +65,7 @@ public sealed class PendingExchangesTests
     public void TryRemove_UnknownId_ReturnsFalse(ulong id)
     {
         var pending = new PendingExchanges();
-        pending.TryAdd(100);
+        pending.TryAdd(100, null);
 
         Assert.False(pending.TryRemove(id, out var removed));
         Assert.Null(removed);
@@ -76,9 +76,9 @@ public sealed class PendingExchangesTests
     public void RemoveExpired_MixedDeadlines_MovesThoseAtOrBeforeNow()
     {
         var pending = new PendingExchanges();
-        var early = pending.TryAdd(100)!;
-        var due = pending.TryAdd(200)!;
-        var late = pending.TryAdd(300)!;
+        var early = pending.TryAdd(100, null)!;
+        var due = pending.TryAdd(200, null)!;
+        var late = pending.TryAdd(300, null)!;
         var expired = new List<PendingExchange>();
 
         pending.RemoveExpired(now: 200, expired);
@@ -94,7 +94,7 @@ public sealed class PendingExchangesTests
     public void RemoveExpired_NothingDue_LeavesAll()
     {
         var pending = new PendingExchanges();
-        pending.TryAdd(100);
+        pending.TryAdd(100, null);
         var expired = new List<PendingExchange>();
 
         pending.RemoveExpired(now: 99, expired);
@@ -107,14 +107,14 @@ public sealed class PendingExchangesTests
     public void Close_WithPending_ReturnsAllAndRefusesLaterAdds()
     {
         var pending = new PendingExchanges();
-        var a = pending.TryAdd(100)!;
-        var b = pending.TryAdd(200)!;
+        var a = pending.TryAdd(100, null)!;
+        var b = pending.TryAdd(200, null)!;
 
         var left = pending.Close();
 
         Assert.Equal([a, b], left.OrderBy(e => e.Id));
         Assert.Equal(0, pending.Count);
-        Assert.Null(pending.TryAdd(300));
+        Assert.Null(pending.TryAdd(300, null));
         Assert.False(pending.TryRemove(a.Id, out _));
     }
 
@@ -122,7 +122,7 @@ public sealed class PendingExchangesTests
     public void Close_Twice_SecondReturnsNothing()
     {
         var pending = new PendingExchanges();
-        pending.TryAdd(100);
+        pending.TryAdd(100, null);
         pending.Close();
 
         Assert.Empty(pending.Close());

@@ -18,7 +18,7 @@ public sealed class EdgeOptionsValidatorTests
     [InlineData("Listen:0", "[::]:8080")]
     [InlineData("Listen:0", "http://0.0.0.0:8080")]
     [InlineData("Listen:0", "unix:/run/teleport/edge.sock")]
-    [InlineData("Origin", "http://origin:9090/")]
+    [InlineData("Origin:0", "http://origin:9090/")]
     [InlineData("RequestTimeout", "00:00:00.001")]
     [InlineData("RequestTimeout", "49.17:02:47.295")]
     [InlineData("TunnelWait", "00:00:00")]
@@ -33,6 +33,13 @@ public sealed class EdgeOptionsValidatorTests
     [InlineData("MaxBatchBytes", "67108864")]
     [InlineData("MaxBatchDelay", "00:00:00.001")]
     [InlineData("MaxBatchDelay", "00:00:01")]
+    [InlineData("Streams", "1")]
+    [InlineData("Streams", "64")]
+    [InlineData("HeartbeatInterval", "00:00:00.010")]
+    [InlineData("HeartbeatTimeout", "00:00:05.001")]
+    [InlineData("ReconnectDelay", "00:00:00.001")]
+    [InlineData("ReconnectDelay", "00:00:01")]
+    [InlineData("ReconnectMaxDelay", "00:10:00")]
     public void Validate_BoundaryValue_Succeeds(string key, string value)
     {
         var result = new EdgeOptionsValidator().Validate(null, Bind((key, value)));
@@ -49,17 +56,17 @@ public sealed class EdgeOptionsValidatorTests
     [InlineData("ListenCertificates:0", "/etc/teleport/edge.pem", "--listen-cert")]
     [InlineData("ListenKeys:0", "/etc/teleport/edge.key", "--listen-cert")]
     [InlineData("ListenUnixMode", "660", "--listen-unix-mode")]
-    [InlineData("Origin", "", "--origin")]
-    [InlineData("Origin", "origin:9090", "--origin")]
-    [InlineData("Origin", "ftp://origin:9090", "--origin")]
-    [InlineData("Origin", "http://origin:9090/tunnel", "--origin")]
-    [InlineData("Origin", "/relative", "--origin")]
+    [InlineData("Origin:0", "", "--origin")]
+    [InlineData("Origin:0", "origin:9090", "--origin")]
+    [InlineData("Origin:0", "ftp://origin:9090", "--origin")]
+    [InlineData("Origin:0", "http://origin:9090/tunnel", "--origin")]
+    [InlineData("Origin:0", "/relative", "--origin")]
     [InlineData("RequestTimeout", "00:00:00", "--request-timeout")]
     [InlineData("RequestTimeout", "-00:00:01", "--request-timeout")]
     [InlineData("RequestTimeout", "50.00:00:00", "--request-timeout")]
     [InlineData("TunnelWait", "-00:00:00.001", "--tunnel-wait")]
     [InlineData("TunnelWait", "30.00:00:00", "--tunnel-wait")]
-    [InlineData("Origin", "http://origin:9090/?x=1", "--origin")]
+    [InlineData("Origin:0", "http://origin:9090/?x=1", "--origin")]
     [InlineData("MaxRequestBodySize", "-1", "--max-request-body-size")]
     [InlineData("MaxRequestBodySize", "2080374784", "--max-request-body-size")]
     [InlineData("MaxResponseBodySize", "-1", "--max-response-body-size")]
@@ -72,6 +79,13 @@ public sealed class EdgeOptionsValidatorTests
     [InlineData("MaxBatchBytes", "67108865", "--max-batch-bytes")]
     [InlineData("MaxBatchDelay", "-00:00:00.001", "--max-batch-delay")]
     [InlineData("MaxBatchDelay", "00:00:01.001", "--max-batch-delay")]
+    [InlineData("Streams", "0", "--streams")]
+    [InlineData("Streams", "65", "--streams")]
+    [InlineData("HeartbeatInterval", "00:00:00.009", "--heartbeat-interval")]
+    [InlineData("HeartbeatTimeout", "00:00:05", "--heartbeat-timeout")]
+    [InlineData("ReconnectDelay", "00:00:00", "--reconnect-delay")]
+    [InlineData("ReconnectDelay", "00:00:01.001", "--reconnect-delay")]
+    [InlineData("ReconnectMaxDelay", "00:10:00.001", "--reconnect-delay")]
     public void Validate_BadValue_ReportsThatSetting(string key, string value, string flag)
     {
         var result = new EdgeOptionsValidator().Validate(null, Bind((key, value)));
@@ -86,7 +100,7 @@ public sealed class EdgeOptionsValidatorTests
     {
         var options = Bind(
             ("Listen:0", "nonsense"),
-            ("Origin", "ftp://origin"),
+            ("Origin:0", "ftp://origin"),
             ("RequestTimeout", "00:00:00"),
             ("TunnelWait", "-00:00:01"),
             ("MaxRequestBodySize", "-1"),
@@ -143,6 +157,15 @@ public sealed class EdgeOptionsValidatorTests
 
         var error = Assert.Single(result.Failures ?? []);
         Assert.StartsWith("--listen-key is given 1 times for 2 --listen-cert", error);
+    }
+
+    [Fact]
+    public void Validate_SameOriginTwice_ReportsTheRepeat()
+    {
+        var result = new EdgeOptionsValidator().Validate(null, Bind(("Origin:0", "http://origin:9090"), ("Origin:1", "http://origin:9090/")));
+
+        var error = Assert.Single(result.Failures ?? []);
+        Assert.Equal("--origin 'http://origin:9090/' is given more than once; use --streams for more streams to one origin.", error);
     }
 
     /// <summary>Defaults with the given settings bound over them, as the "Edge" section would be.</summary>

@@ -52,7 +52,7 @@ public sealed class SecurityOptionsTests
     {
         var result = new EdgeOptionsValidator().Validate(null, new EdgeOptions
         {
-            Origin = "http://127.0.0.1:9090",
+            Origin = ["http://127.0.0.1:9090"],
             CaFile = "/nonexistent/ca.pem",
             InsecureSkipVerify = true,
             ClientCert = "/nonexistent/client.pem",
@@ -60,9 +60,9 @@ public sealed class SecurityOptionsTests
         });
 
         var failures = result.Failures?.ToList() ?? [];
-        Assert.Contains("--ca-file applies to an https:// --origin only, and --origin is not https://.", failures);
-        Assert.Contains("--insecure-skip-verify applies to an https:// --origin only, and --origin is not https://.", failures);
-        Assert.Contains("--client-cert/--client-key applies to an https:// --origin only, and --origin is not https://.", failures);
+        Assert.Contains("--ca-file applies to https:// origins only, and no --origin is https://.", failures);
+        Assert.Contains("--insecure-skip-verify applies to https:// origins only, and no --origin is https://.", failures);
+        Assert.Contains("--client-cert/--client-key applies to https:// origins only, and no --origin is https://.", failures);
         Assert.Contains("--insecure-skip-verify and --ca-file contradict each other: give one.", failures);
         Assert.Contains(failures, f => f.StartsWith("--ca-file '/nonexistent/ca.pem' cannot be read", StringComparison.Ordinal));
         Assert.Contains("--client-cert and --client-key go together: give both, or neither.", failures);
@@ -73,7 +73,7 @@ public sealed class SecurityOptionsTests
     [Fact]
     public void EdgeValidator_HttpsOrigin_IsAccepted()
     {
-        var result = new EdgeOptionsValidator().Validate(null, new EdgeOptions { Origin = "https://origin.example:9443", InsecureSkipVerify = true });
+        var result = new EdgeOptionsValidator().Validate(null, new EdgeOptions { Origin = ["https://origin.example:9443"], InsecureSkipVerify = true });
 
         Assert.True(result.Succeeded, result.FailureMessage);
     }

@@ -14,108 +14,56 @@ using Teleport.Protocol.V1;
 namespace Teleport.Edge.Tunnel;
 
 /// <summary>
-/// Keeps one tunnel stream to the origin open: connects, says hello, runs the stream, and after any
-/// failure connects again with exponential backoff and jitter. Requests pick up the live stream
-/// through <see cref="TryGetConnection"/> or wait for one with <see cref="WaitForConnectionAsync"/>.
+/// Keeps one tunnel stream to one origin open: connects, says hello, runs the stream, and after any failure
+/// connects again with exponential backoff and jitter. When the origin drains the stream, a replacement is
+/// opened at once (behind a load balancer it may reach another instance) while the old one finishes.
 /// </summary>
-/// <remarks>
-/// The tunnel outlives the HTTP server's graceful shutdown, so requests still in flight get their
-/// answers: it closes only once the host has stopped (ApplicationStopped), not when hosted services
-/// are asked to stop.
-/// </remarks>
-internal sealed class TunnelClient : IHostedService, IAsyncDisposable
+internal sealed class TunnelLink
 {
-    private static readonly TimeSpan FirstRetryDelay = TimeSpan.FromMilliseconds(100);
-    private static readonly TimeSpan MaxRetryDelay = TimeSpan.FromSeconds(5);
     private static readonly TimeSpan HelloTimeout = TimeSpan.FromSeconds(10);
 
     private readonly EdgeOptions _options;
     private readonly Uri _origin;
+    private readonly OriginLoad _load;
     private readonly TunnelCounters _counters;
-    private readonly ILogger<TunnelClient> _logger;
+    private readonly ILogger _logger;
     private readonly GzipCompressionProvider _gzip;
-    private readonly CancellationTokenSource _shutdown = new();
-    private Task? _loop;
+    private readonly Action<TunnelConnection> _connected;
     private TunnelConnection? _current;
-    private TaskCompletionSource<TunnelConnection> _connected = NewSignal();
 
-    public TunnelClient(IOptions<EdgeOptions> options, TunnelCounters counters, IHostApplicationLifetime lifetime, ILogger<TunnelClient> logger)
+    /// <param name="connected">Told of every new live stream (requests waiting for one are released).</param>
+    public TunnelLink(EdgeOptions options, Uri origin, OriginLoad load, GzipCompressionProvider gzip, TunnelCounters counters, ILogger logger, Action<TunnelConnection> connected)
     {
-        lifetime.ApplicationStopped.Register(static s => ((TunnelClient)s!).Shutdown(), this);
-        _options = options.Value;
-        _origin = new Uri(_options.Origin);
+        _options = options;
+        _origin = origin;
+        _load = load;
+        _gzip = gzip;
         _counters = counters;
         _logger = logger;
-        _gzip = new GzipCompressionProvider(_options.CompressionLevel);
+        _connected = connected;
     }
 
-    /// <summary>The live stream, if there is one right now.</summary>
-    public bool TryGetConnection(out TunnelConnection connection)
+    public Uri Origin => _origin;
+
+    /// <summary>The stream now taking new exchanges, if any (live and not draining).</summary>
+    public TunnelConnection? Current
     {
-        connection = Volatile.Read(ref _current)!;
-        return connection is { IsLive: true };
-    }
-
-    /// <summary>Waits up to <paramref name="timeout"/> for a live stream; null when none came.</summary>
-    public async Task<TunnelConnection?> WaitForConnectionAsync(TimeSpan timeout, CancellationToken cancellationToken)
-    {
-        if (TryGetConnection(out var live))
+        get
         {
-            return live;
-        }
-
-        try
-        {
-            return await Volatile.Read(ref _connected).Task.WaitAsync(timeout, cancellationToken);
-        }
-        catch (TimeoutException)
-        {
-            return null;
+            var connection = Volatile.Read(ref _current);
+            return connection is { IsLive: true, IsDraining: false } ? connection : null;
         }
     }
 
-    public Task StartAsync(CancellationToken cancellationToken)
-    {
-        if (_options.InsecureSkipVerify)
-        {
-            EdgeSecurityLog.TunnelTlsUnverified(_logger);
-        }
-
-        _loop = RunAsync(_shutdown.Token);
-        return Task.CompletedTask;
-    }
-
-    public Task StopAsync(CancellationToken cancellationToken) => Task.CompletedTask;
-
-    public async ValueTask DisposeAsync()
-    {
-        Shutdown();
-        if (_loop is not null)
-        {
-            await _loop;
-        }
-
-        _shutdown.Dispose();
-    }
-
-    private void Shutdown()
-    {
-        try
-        {
-            _shutdown.Cancel();
-        }
-        catch (ObjectDisposedException)
-        {
-            // Already disposed.
-        }
-    }
-
-    private async Task RunAsync(CancellationToken stoppingToken)
+    /// <summary>Connects and reconnects until <paramref name="stoppingToken"/> fires; then waits for every stream it opened to close.</summary>
+    public async Task RunAsync(CancellationToken stoppingToken)
     {
         var failures = 0;
+        var draining = new List<Task>();
         while (!stoppingToken.IsCancellationRequested)
         {
             TunnelConnection? connection = null;
+            Task<Exception?>? run = null;
             try
             {
                 connection = await ConnectAsync(stoppingToken);
@@ -123,9 +71,20 @@ internal sealed class TunnelClient : IHostedService, IAsyncDisposable
                 _counters.StreamOpened();
                 EdgeLog.TunnelConnected(_logger, _origin, connection.Hello.Agent, connection.Hello.ProtocolVersion);
                 Volatile.Write(ref _current, connection);
-                Interlocked.Exchange(ref _connected, NewSignal()).TrySetResult(connection);
+                _connected(connection);
 
-                var reason = await connection.RunAsync(stoppingToken);
+                run = connection.RunAsync(stoppingToken);
+                if (await Task.WhenAny(run, connection.Drained) != run)
+                {
+                    // The origin takes nothing new on this stream: open the next one now, let this one finish its exchanges.
+                    EdgeLog.TunnelDraining(_logger, _origin, connection.DrainReason);
+                    draining.Add(FinishAsync(connection, run));
+                    connection = null;
+                    draining.RemoveAll(static t => t.IsCompleted);
+                    continue;
+                }
+
+                var reason = await run;
                 if (!stoppingToken.IsCancellationRequested)
                 {
                     EdgeLog.TunnelLost(_logger, _origin, Describe(reason));
@@ -151,9 +110,9 @@ internal sealed class TunnelClient : IHostedService, IAsyncDisposable
             }
             finally
             {
-                Interlocked.CompareExchange(ref _current, null, connection);
                 if (connection is not null)
                 {
+                    Interlocked.CompareExchange(ref _current, null, connection);
                     await connection.DisposeAsync();
                 }
             }
@@ -166,6 +125,22 @@ internal sealed class TunnelClient : IHostedService, IAsyncDisposable
             {
                 break;
             }
+        }
+
+        await Task.WhenAll(draining);
+    }
+
+    /// <summary>Lets a draining stream run until the origin ends it (or the edge stops), then frees it.</summary>
+    private async Task FinishAsync(TunnelConnection connection, Task<Exception?> run)
+    {
+        try
+        {
+            await run;
+        }
+        finally
+        {
+            Interlocked.CompareExchange(ref _current, null, connection);
+            await connection.DisposeAsync();
         }
     }
 
@@ -200,7 +175,7 @@ internal sealed class TunnelClient : IHostedService, IAsyncDisposable
                     Agent = TunnelProtocol.Agent("teleport-edge"),
                     // What the edge will send if the origin lists the capability (otherwise it falls back or fails).
                     StreamCompression = _options.Compression is TunnelCompression.Auto or TunnelCompression.Brotli ? StreamCodecs.Brotli : string.Empty,
-                    Capabilities = { StreamCodecs.Capability(StreamCodecs.Brotli) },
+                    Capabilities = { StreamCodecs.Capability(StreamCodecs.Brotli), TunnelProtocol.DrainCapability },
                 },
             }, cancellationToken);
 
@@ -230,7 +205,7 @@ internal sealed class TunnelClient : IHostedService, IAsyncDisposable
                 call.RequestStream.WriteOptions = new WriteOptions(WriteFlags.NoCompress);
             }
 
-            return new TunnelConnection(channel, call, answer.Hello, _options, sending, ReceiveLimit, _counters, _logger);
+            return new TunnelConnection(channel, call, answer.Hello, _options, sending, ReceiveLimit, _load, _counters, _logger);
         }
         catch
         {
@@ -249,9 +224,9 @@ internal sealed class TunnelClient : IHostedService, IAsyncDisposable
             // One TCP connection carries the whole tunnel.
             EnableMultipleHttp2Connections = false,
             ConnectTimeout = TimeSpan.FromSeconds(5),
-            // Finds a dead peer that sent no reset (a half-open connection) and ends the stream.
-            KeepAlivePingDelay = TimeSpan.FromSeconds(10),
-            KeepAlivePingTimeout = TimeSpan.FromSeconds(5),
+            // Finds a dead peer that sent no reset (a half-open connection) also when the origin has no heartbeat.
+            KeepAlivePingDelay = _options.HeartbeatInterval,
+            KeepAlivePingTimeout = _options.HeartbeatTimeout - _options.HeartbeatInterval,
             KeepAlivePingPolicy = HttpKeepAlivePingPolicy.Always,
             // The whole tunnel is one HTTP/2 stream: a large window keeps it from stalling on round trips.
             InitialHttp2StreamWindowSize = 8 * 1024 * 1024,
@@ -274,16 +249,17 @@ internal sealed class TunnelClient : IHostedService, IAsyncDisposable
         });
     }
 
-    private static TimeSpan RetryDelay(int failures)
+    private TimeSpan RetryDelay(int failures)
     {
+        var first = _options.ReconnectDelay.TotalMilliseconds;
         if (failures == 0)
         {
-            return FirstRetryDelay;
+            return _options.ReconnectDelay;
         }
 
-        // Exponential backoff with full jitter over the upper half, so many edges do not retry in step.
-        var ceiling = Math.Min(MaxRetryDelay.TotalMilliseconds, FirstRetryDelay.TotalMilliseconds * Math.Pow(2, Math.Min(failures, 16)));
-        return TimeSpan.FromMilliseconds(ceiling * (0.5 + Random.Shared.NextDouble() / 2));
+        // Exponential backoff with jitter over the upper half, so many edges do not retry in step.
+        var ceiling = Math.Min(_options.ReconnectMaxDelay.TotalMilliseconds, first * Math.Pow(2, Math.Min(failures, 16)));
+        return TimeSpan.FromMilliseconds(Math.Max(first, ceiling * (0.5 + Random.Shared.NextDouble() / 2)));
     }
 
     private static string Describe(Exception? ex) => (ex switch
@@ -292,6 +268,4 @@ internal sealed class TunnelClient : IHostedService, IAsyncDisposable
         RpcException rpc => $"{rpc.StatusCode}: {rpc.Status.Detail}",
         _ => ex.GetBaseException().Message,
     }).TrimEnd('.');
-
-    private static TaskCompletionSource<TunnelConnection> NewSignal() => new(TaskCreationOptions.RunContinuationsAsynchronously);
 }
