@@ -225,8 +225,9 @@ internal sealed class TunnelLink
             EnableMultipleHttp2Connections = false,
             ConnectTimeout = TimeSpan.FromSeconds(5),
             // Finds a dead peer that sent no reset (a half-open connection) also when the origin has no heartbeat.
-            KeepAlivePingDelay = _options.HeartbeatInterval,
-            KeepAlivePingTimeout = _options.HeartbeatTimeout - _options.HeartbeatInterval,
+            // SocketsHttpHandler takes no less than a second for either.
+            KeepAlivePingDelay = Max(_options.HeartbeatInterval, TimeSpan.FromSeconds(1)),
+            KeepAlivePingTimeout = Max(_options.HeartbeatTimeout - _options.HeartbeatInterval, TimeSpan.FromSeconds(1)),
             KeepAlivePingPolicy = HttpKeepAlivePingPolicy.Always,
             // The whole tunnel is one HTTP/2 stream: a large window keeps it from stalling on round trips.
             InitialHttp2StreamWindowSize = 8 * 1024 * 1024,
@@ -248,6 +249,8 @@ internal sealed class TunnelLink
             CompressionProviders = [_gzip],
         });
     }
+
+    private static TimeSpan Max(TimeSpan a, TimeSpan b) => a > b ? a : b;
 
     private TimeSpan RetryDelay(int failures)
     {
