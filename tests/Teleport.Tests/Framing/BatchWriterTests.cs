@@ -191,6 +191,33 @@ public sealed class BatchWriterTests
     }
 
     [Fact]
+    public async Task RunAsync_OwnersAreToldWhetherTheirItemReachedTheStream()
+    {
+        var stream = new RecordingStreamWriter();
+        var writer = CreateWriter(Roomy);
+        var run = writer.RunAsync(stream, CancellationToken.None);
+        var sent = new Owner();
+        await writer.EnqueueAsync(new OutgoingItem<EdgeItem>(Item(1).Item, 10, sent), CancellationToken.None).DefaultTimeout();
+        await sent.Outcome.DefaultTimeout();
+
+        // The next write fails while held: its item may have gone out in part; the one queued behind it never did.
+        stream.Failure = new IOException("stream reset");
+        stream.Hold();
+        var failed = new Owner();
+        var unsent = new Owner();
+        await writer.EnqueueAsync(new OutgoingItem<EdgeItem>(Item(2).Item, 10, failed), CancellationToken.None).DefaultTimeout();
+        await stream.NextWriteStartedAsync().DefaultTimeout(); // item 1's
+        await stream.NextWriteStartedAsync().DefaultTimeout(); // item 2's, now held
+        await writer.EnqueueAsync(new OutgoingItem<EdgeItem>(Item(3).Item, 10, unsent), CancellationToken.None).DefaultTimeout();
+        stream.Release();
+        await Assert.ThrowsAsync<IOException>(() => run).DefaultTimeout();
+
+        Assert.True(await sent.Outcome);
+        Assert.True(await failed.Outcome);
+        Assert.False(await unsent.Outcome);
+    }
+
+    [Fact]
     public async Task RunAsync_WriteFails_ReturnsBuffersOfSentAndQueuedItems()
     {
         using var pool = new PoolReturnListener();
@@ -308,5 +335,21 @@ public sealed class BatchWriterTests
             RequestStart = new RequestStart { Method = "POST", PathAndQuery = "/", Body = UnsafeByteOperations.UnsafeWrap(pooled), HasBody = true },
         };
         return new OutgoingItem<EdgeItem>(item, pooled.Length + 32, pooled);
+    }
+
+    /// <summary>Records the one release of its item.</summary>
+    private sealed class Owner : IOutgoingItemOwner
+    {
+        private readonly TaskCompletionSource<bool> _released = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+        public Task<bool> Outcome => _released.Task;
+
+        public void Released(bool written)
+        {
+            if (!_released.TrySetResult(written))
+            {
+                throw new InvalidOperationException("Released twice.");
+            }
+        }
     }
 }
