@@ -222,6 +222,66 @@ public abstract class EdgeConformanceTests(EdgeFixture fixture)
         Assert.Equal(HttpStatusCode.OK, next.StatusCode);
     }
 
+    // [C-PING-2] Pings only to an origin that lists heartbeat (answered there), and id 0 for nothing else.
+    [Fact]
+    public async Task Heartbeat_OnlyToOriginsThatListIt()
+    {
+        await using var silent = await ScriptedOrigin.StartAsync();
+        await using var beating = await ScriptedOrigin.StartAsync(heartbeat: true);
+        await using var toSilent = await fixture.StartEdgeAsync(silent.Address);
+        await using var toBeating = await fixture.StartEdgeAsync(beating.Address);
+        await Http.WaitUntilServingAsync(toSilent);
+        await Http.WaitUntilServingAsync(toBeating);
+        using var a = Http.Client(toSilent);
+        using var b = Http.Client(toBeating);
+
+        for (var i = 0; i < 3; i++)
+        {
+            using var viaSilent = await a.GetAsync($"/heartbeat-silent-{i}").DefaultTimeout();
+            using var viaBeating = await b.GetAsync($"/heartbeat-beating-{i}").DefaultTimeout();
+            Assert.Equal(HttpStatusCode.OK, viaSilent.StatusCode);
+            Assert.Equal(HttpStatusCode.OK, viaBeating.StatusCode);
+        }
+
+        Assert.Empty(silent.Violations);
+        Assert.Empty(beating.Violations);
+    }
+
+    // [C-DRAIN-2] An edge that listed "drain" starts nothing more on a drained stream: the next request goes
+    // to another stream (ours opens a replacement at once).
+    [Fact]
+    public async Task Drain_NextExchangeGoesToAnotherStream()
+    {
+        await using var origin = await ScriptedOrigin.StartAsync();
+        await using var edge = await fixture.StartEdgeAsync(origin.Address);
+        await Http.WaitUntilServingAsync(edge);
+        using var client = Http.Client(edge);
+        using (var before = await client.GetAsync("/before-drain").DefaultTimeout())
+        {
+            Assert.Equal(HttpStatusCode.OK, before.StatusCode);
+        }
+
+        if (await origin.DrainAsync() == 0)
+        {
+            // The rule binds edges that list the capability; this one does not, so it was never sent a drain.
+            Assert.DoesNotContain(origin.Hellos, h => h.Capabilities.Contains("drain"));
+            return;
+        }
+
+        // The drain item needs a moment to reach the edge: a request that overtakes it may still use the stream.
+        // Ours opens a replacement once it has read the drain; an edge that connects lazily is given two seconds.
+        for (var waited = 0; waited < 2000 && origin.Hellos.Count < 2; waited += 20)
+        {
+            await Task.Delay(20);
+        }
+
+        using var after = await client.GetAsync("/after-drain").DefaultTimeout();
+
+        Assert.Equal(HttpStatusCode.OK, after.StatusCode);
+        Assert.NotEqual(origin.RequestStreams["/before-drain"], origin.RequestStreams["/after-drain"]);
+        Assert.Empty(origin.Violations);
+    }
+
     // [C-CANCEL-3] Optional (SHOULD): a client that goes away gets its exchange cancelled at the origin.
     [Fact]
     public async Task ClientGoesAway_ExchangeCancelled()

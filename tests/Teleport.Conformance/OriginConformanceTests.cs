@@ -381,4 +381,56 @@ public sealed class OriginConformanceTests(OriginUnderTestFixture fixture) : ICl
 
     private static string? Header(OriginItem item, string name)
         => item.ResponseStart.Headers.FirstOrDefault(h => h.Name.Equals(name, StringComparison.OrdinalIgnoreCase))?.Value;
+
+    // [C-PING-1] A pong answers each ping at once, also while an exchange is still running.
+    [Fact]
+    public async Task Ping_AnsweredWithPongAtOnce()
+    {
+        using var edge = new RawEdge(Origin.Address);
+        var hello = await edge.HelloAsync();
+        if (!hello.Capabilities.Contains("heartbeat"))
+        {
+            // The rule binds origins that list the capability; this one does not, so it must never be pinged.
+            return;
+        }
+
+        await edge.SendAsync(RawEdge.Start(1, "GET", "/ping-behind-slow?delay=1000"), new EdgeItem { Ping = new Ping { Nonce = 424242 } });
+        var first = Assert.Single(await edge.ReadItemsAsync(1));
+
+        Assert.Equal(0UL, first.ExchangeId);
+        Assert.Equal(424242UL, first.Pong.Nonce);
+        Assert.True(first.Pong.ActiveExchanges >= 1, "the slow exchange is running, so the origin's load is at least 1");
+        Assert.Equal(1UL, Assert.Single(await edge.ReadItemsAsync(1)).ExchangeId);
+    }
+
+    // [C-DRAIN-1] [C-RETRY-1] A stopping origin drains only edges that listed "drain", still answers what it
+    // started, and refuses (without forwarding) what arrives afterwards.
+    [Fact]
+    public async Task Stopping_DrainsEdgesThatListedIt_AnswersStarted_RefusesLaterWithoutForwarding()
+    {
+        await using var origin = await PeerProcess.StartAsync("origin under test (stopped)", Implementations.OriginUnderTest, new Dictionary<string, string> { ["upstream"] = Upstream.Url });
+        using var drainable = new RawEdge(origin.Address);
+        await drainable.HelloAsync(new EdgeHello { ProtocolVersion = 1, Agent = "conformance-raw-edge", Capabilities = { "drain" } });
+        using var plain = new RawEdge(origin.Address);
+        await plain.HelloAsync();
+        await drainable.SendAsync(RawEdge.Start(1, "GET", "/drain-held-a?delay=1500"));
+        await plain.SendAsync(RawEdge.Start(1, "GET", "/drain-held-b?delay=1500"));
+        await Upstream.WaitForAsync("/drain-held-a?delay=1500");
+        await Upstream.WaitForAsync("/drain-held-b?delay=1500");
+
+        origin.Terminate();
+
+        var drain = Assert.Single(await drainable.ReadItemsAsync(1));
+        Assert.Equal(0UL, drain.ExchangeId);
+        Assert.Equal(OriginItem.KindOneofCase.Drain, drain.KindCase);
+        await drainable.SendAsync(RawEdge.Start(2, "GET", "/after-drain"));
+        var answers = (await drainable.ReadItemsAsync(2)).ToDictionary(i => i.ExchangeId);
+        Assert.Equal(200u, answers[1].ResponseStart.Status);
+        Assert.Equal(ErrorCode.ShuttingDown, answers[2].Error.Code);
+        Assert.DoesNotContain(Upstream.Requests, r => r.RawTarget == "/after-drain");
+
+        var held = Assert.Single(await plain.ReadItemsAsync(1));
+        Assert.Equal(1UL, held.ExchangeId);
+        Assert.Equal(200u, held.ResponseStart.Status);
+    }
 }

@@ -2,6 +2,7 @@ using System.Collections.Concurrent;
 using System.Diagnostics;
 using System.Net;
 using System.Net.Sockets;
+using System.Runtime.InteropServices;
 using System.Text;
 
 namespace Teleport.Conformance.Infrastructure;
@@ -94,6 +95,20 @@ internal sealed class PeerProcess : IAsyncDisposable
             throw new InvalidOperationException($"{Name} exited with code {_process.ExitCode}. Command: {CommandLine}\n{Output}");
         }
     }
+
+    /// <summary>Asks the process to stop as a service manager would (SIGTERM), without waiting for it.</summary>
+    public void Terminate()
+    {
+        if (Kill(_process.Id, SigTerm) != 0)
+        {
+            throw new InvalidOperationException($"kill -TERM {_process.Id} failed (errno {Marshal.GetLastPInvokeError()}).");
+        }
+    }
+
+    private const int SigTerm = 15;
+
+    [DllImport("libc", EntryPoint = "kill", SetLastError = true)]
+    private static extern int Kill(int pid, int signal);
 
     public async ValueTask DisposeAsync()
     {

@@ -39,12 +39,25 @@ internal sealed class ScriptedOrigin : IAsyncDisposable
 
     private readonly WebApplication _app;
     private readonly ConcurrentDictionary<string, TaskCompletionSource> _holds = new();
+    private readonly ConcurrentDictionary<int, Stream> _streams = new();
+    private int _lastStream;
+    private int _pings;
 
-    private ScriptedOrigin(WebApplication app, ulong maxRequestBodyBytes)
+    private ScriptedOrigin(WebApplication app, ulong maxRequestBodyBytes, bool heartbeat)
     {
         _app = app;
         MaxRequestBodyBytes = maxRequestBodyBytes;
+        Heartbeat = heartbeat;
     }
+
+    /// <summary>Whether it lists the "heartbeat" capability (and answers pings).</summary>
+    public bool Heartbeat { get; }
+
+    /// <summary>Pings answered, on any stream.</summary>
+    public int Pings => Volatile.Read(ref _pings);
+
+    /// <summary>The stream (numbered from 1 in opening order) each request_start arrived on, by path.</summary>
+    public ConcurrentDictionary<string, int> RequestStreams { get; } = new();
 
     /// <summary>The request body limit it announces; 0 announces none.</summary>
     public ulong MaxRequestBodyBytes { get; }
@@ -69,7 +82,7 @@ internal sealed class ScriptedOrigin : IAsyncDisposable
     /// <summary>Every cancel: the exchange id and the reason.</summary>
     public ConcurrentDictionary<ulong, CancelReason> Cancels { get; } = new();
 
-    public static async Task<ScriptedOrigin> StartAsync(ulong maxRequestBodyBytes = DefaultMaxRequestBodyBytes)
+    public static async Task<ScriptedOrigin> StartAsync(ulong maxRequestBodyBytes = DefaultMaxRequestBodyBytes, bool heartbeat = false)
     {
         var builder = WebApplication.CreateSlimBuilder();
         builder.Logging.ClearProviders();
@@ -82,10 +95,27 @@ internal sealed class ScriptedOrigin : IAsyncDisposable
         ScriptedOrigin? origin = null;
         builder.Services.AddSingleton(_ => origin!);
         var app = builder.Build();
-        origin = new ScriptedOrigin(app, maxRequestBodyBytes);
+        origin = new ScriptedOrigin(app, maxRequestBodyBytes, heartbeat);
         app.MapGrpcService<ScriptedTunnel>();
         await app.StartAsync().DefaultTimeout();
         return origin;
+    }
+
+    /// <summary>Sends a drain item on every open stream whose edge listed "drain"; returns how many streams that was.</summary>
+    public async Task<int> DrainAsync()
+    {
+        var drained = 0;
+        foreach (var stream in _streams.Values)
+        {
+            if (stream.Hello.Capabilities.Contains("drain"))
+            {
+                stream.Drained = true;
+                await stream.WriteAsync(new OriginFrame { Batch = new OriginBatch { Items = { new OriginItem { Drain = new Drain { Reason = "conformance drain" } } } } });
+                drained++;
+            }
+        }
+
+        return drained;
     }
 
     /// <summary>Lets the held exchange for <paramref name="path"/> be answered (200, body "released NAME").</summary>
@@ -136,7 +166,8 @@ internal sealed class ScriptedOrigin : IAsyncDisposable
                 throw new RpcException(new Status(StatusCode.FailedPrecondition, $"unsupported protocol version {hello.ProtocolVersion}"));
             }
 
-            var stream = new Stream(origin, responseStream);
+            var stream = new Stream(origin, responseStream, hello, Interlocked.Increment(ref origin._lastStream));
+            origin._streams[stream.Id] = stream;
             await stream.WriteAsync(new OriginFrame
             {
                 Hello = new OriginHello
@@ -146,16 +177,30 @@ internal sealed class ScriptedOrigin : IAsyncDisposable
                     MaxRequestBodyBytes = origin.MaxRequestBodyBytes,
                     Agent = "conformance-scripted-origin",
                     // A name no version defines: the edge must ignore it.
-                    Capabilities = { "x-conformance/unknown" },
+                    Capabilities = { origin.Heartbeat ? ["x-conformance/unknown", "heartbeat"] : ["x-conformance/unknown"] },
                 },
             });
-            await stream.RunAsync(requestStream, context.CancellationToken);
+            try
+            {
+                await stream.RunAsync(requestStream, context.CancellationToken);
+            }
+            finally
+            {
+                origin._streams.TryRemove(stream.Id, out _);
+            }
         }
     }
 
     /// <summary>One tunnel stream: a reader loop, and one task per exchange writing its answer when it is due.</summary>
-    private sealed class Stream(ScriptedOrigin origin, IServerStreamWriter<OriginFrame> writer)
+    private sealed class Stream(ScriptedOrigin origin, IServerStreamWriter<OriginFrame> writer, EdgeHello hello, int id)
     {
+        public int Id { get; } = id;
+
+        public EdgeHello Hello { get; } = hello;
+
+        /// <summary>Set once a drain item has been written: the edge may start nothing more here.</summary>
+        public volatile bool Drained;
+
         private static readonly WriteOptions Identity = new(WriteFlags.NoCompress);
 
         private readonly SemaphoreSlim _writeLock = new(1, 1);
@@ -219,7 +264,20 @@ internal sealed class ScriptedOrigin : IAsyncDisposable
         {
             if (item.ExchangeId == 0)
             {
-                origin.Violations.Enqueue("[C-ID-1] the edge used exchange id 0");
+                if (item.KindCase != EdgeItem.KindOneofCase.Ping)
+                {
+                    origin.Violations.Enqueue($"[C-ID-1] [C-PING-2] the edge used exchange id 0 for {item.KindCase}");
+                }
+                else if (!origin.Heartbeat)
+                {
+                    origin.Violations.Enqueue("[C-PING-2] the edge pinged an origin that did not list heartbeat");
+                }
+                else
+                {
+                    Interlocked.Increment(ref origin._pings);
+                    _ = WriteAsync(new OriginFrame { Batch = new OriginBatch { Items = { new OriginItem { Pong = new Pong { Nonce = item.Ping.Nonce } } } } });
+                }
+
                 return;
             }
 
@@ -234,6 +292,12 @@ internal sealed class ScriptedOrigin : IAsyncDisposable
                     }
 
                     var path = item.RequestStart.PathAndQuery.Split('?')[0];
+                    if (Drained)
+                    {
+                        origin.Violations.Enqueue($"[C-DRAIN-2] the edge started {path} on a stream after reading its drain");
+                    }
+
+                    origin.RequestStreams[path] = Id;
                     origin.Requests[path] = item;
                     _ = AnswerAsync(item.ExchangeId, path, item.RequestStart, cancellation.Token);
                     break;
