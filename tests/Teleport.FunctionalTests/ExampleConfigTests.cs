@@ -24,9 +24,11 @@ public sealed class ExampleConfigTests
         var options = app.Services.GetRequiredService<IOptions<EdgeOptions>>().Value;   // runs the validator
         var defaults = new EdgeOptions();
 
-        // The example writes the default listener out; the options class keeps it out of the list (see EdgeOptions.Listen).
+        // The example writes the default listener and origin out; the options class keeps them out of the lists
+        // (see EdgeOptions.Listen).
         Assert.Equal(defaults.ListenOrDefault(), options.Listen);
-        AssertSameValues(defaults, options, except: nameof(EdgeOptions.Listen));
+        Assert.Equal(defaults.OriginOrDefault(), options.Origin);
+        AssertSameValues(defaults, options, except: [nameof(EdgeOptions.Listen), nameof(EdgeOptions.Origin)]);
     }
 
     [Fact]
@@ -36,7 +38,7 @@ public sealed class ExampleConfigTests
         var options = app.Services.GetRequiredService<IOptions<OriginOptions>>().Value;   // runs the validator
 
         Assert.Equal(["http://127.0.0.1:8081"], options.Upstreams);
-        AssertSameValues(new OriginOptions(), options, except: nameof(OriginOptions.Upstreams));
+        AssertSameValues(new OriginOptions(), options, except: [nameof(OriginOptions.Upstreams)]);
     }
 
     [Theory]
@@ -111,9 +113,9 @@ public sealed class ExampleConfigTests
     }
 
     /// <summary>Every public property of <paramref name="actual"/> equals the default's (lists item by item).</summary>
-    private static void AssertSameValues<T>(T expected, T actual, string except)
+    private static void AssertSameValues<T>(T expected, T actual, string[] except)
     {
-        foreach (var property in typeof(T).GetProperties().Where(p => p.Name != except))
+        foreach (var property in typeof(T).GetProperties().Where(p => !except.Contains(p.Name)))
         {
             var want = property.GetValue(expected);
             var got = property.GetValue(actual);
