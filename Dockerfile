@@ -30,7 +30,13 @@ RUN dotnet publish "src/$PROJECT/$PROJECT.csproj" -c Release --no-restore -o /ap
  && test -f "/app/$name.dll" \
  && echo "$name" > /app/assembly-name
 
+# The ASP.NET runtime only: no SDK, sources or build output beyond the published files.
 FROM mcr.microsoft.com/dotnet/aspnet:10.0
+# What the HEALTHCHECK asks. Edge and origin: /readyz of the admin listener at the port docker-compose.yml and
+# deploy/kubernetes/ give it, so run them with --admin 0.0.0.0:9100 (or TELEPORT_ADMIN); the demo's sample
+# upstream: http://127.0.0.1:8081/healthz. Change it with --build-arg HEALTHCHECK_URL=... or -e at run time.
+ARG HEALTHCHECK_URL=http://127.0.0.1:9100/readyz
+ENV HEALTHCHECK_URL=$HEALTHCHECK_URL
 WORKDIR /app
 COPY --from=build /app .
 # A fixed name for the ENTRYPOINT: the dotnet host follows the link, so teleport-edge.runtimeconfig.json
@@ -41,3 +47,7 @@ ENV ASPNETCORE_HTTP_PORTS=
 # The base image's non-root user (APP_UID, 1654).
 USER $APP_UID
 ENTRYPOINT ["dotnet", "/app/app.dll"]
+# The image has no curl: the program asks itself (--probe URL: exit 0 on 2xx, else 1 with the reason, which
+# `docker inspect` shows). Shell form, for $HEALTHCHECK_URL; "|| exit 1" because Docker reserves exit code 2.
+HEALTHCHECK --interval=10s --timeout=6s --start-period=30s --retries=3 \
+  CMD dotnet /app/app.dll --probe "$HEALTHCHECK_URL" || exit 1

@@ -1,11 +1,15 @@
 #!/usr/bin/env bash
 # Runs the configuration of docker-compose.yml as three local processes, for machines without Docker:
-# the same programs with the same flags, 127.0.0.1 in place of the service names. Builds them (Release),
-# starts upstream, origin and edge, sends requests through the edge, checks the answers, and stops all
-# three whatever happens. Exits 0 when every check passed.
+# the same programs with the same TELEPORT_* variables, 127.0.0.1 in place of the service names and each
+# admin listener on its own port (the compose file publishes them as 9100 and 9101). Builds them (Release),
+# starts upstream, origin and edge, each after the one it depends on passes the compose health check
+# (--probe), sends requests through the edge, checks the answers and the edge's /metrics, and stops all
+# three whatever happens. Exits 0 when every check passed. (FunctionalTests/ComposeTests.cs does the same
+# from the compose file itself, on free ports.)
 #
 #   deploy/compose-as-processes.sh
-#   UPSTREAM_PORT=18081 ORIGIN_PORT=19090 EDGE_PORT=18080 deploy/compose-as-processes.sh   # ports taken
+#   UPSTREAM_PORT=18081 ORIGIN_PORT=19090 EDGE_PORT=18080 EDGE_ADMIN_PORT=19100 ORIGIN_ADMIN_PORT=19101 \
+#     deploy/compose-as-processes.sh   # ports taken
 #   KEEP_RUNNING=1 deploy/compose-as-processes.sh   # after the checks, serve until Ctrl+C
 set -euo pipefail
 
@@ -13,6 +17,8 @@ repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 upstream_port="${UPSTREAM_PORT:-8081}"
 origin_port="${ORIGIN_PORT:-9090}"
 edge_port="${EDGE_PORT:-8080}"
+edge_admin_port="${EDGE_ADMIN_PORT:-9100}"
+origin_admin_port="${ORIGIN_ADMIN_PORT:-9101}"
 edge="http://127.0.0.1:$edge_port"
 logs="$(mktemp -d)"
 pids=()
@@ -40,9 +46,9 @@ pass() { say "ok:   $*"; }
 
 port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 
-for port in "$upstream_port" "$origin_port" "$edge_port"; do
+for port in "$upstream_port" "$origin_port" "$edge_port" "$edge_admin_port" "$origin_admin_port"; do
   if port_open "$port"; then
-    say "port $port on 127.0.0.1 is already in use; set UPSTREAM_PORT, ORIGIN_PORT and EDGE_PORT to free ones" >&2
+    say "port $port on 127.0.0.1 is already in use; set UPSTREAM_PORT, ORIGIN_PORT, EDGE_PORT, EDGE_ADMIN_PORT and ORIGIN_ADMIN_PORT to free ones" >&2
     exit 2
   fi
 done
@@ -55,23 +61,31 @@ demo_dll="$(target Teleport.Demo)"
 origin_dll="$(target Teleport.Origin)"
 edge_dll="$(target Teleport.Edge)"
 
-# start NAME PORT DLL ARGS...: runs `dotnet DLL ARGS...` and waits until it listens on PORT.
+# Only the variables the compose file sets, as in a container.
+while read -r variable; do unset "$variable"; done < <(compgen -e | grep '^TELEPORT_' || true)
+
+# start NAME HEALTH-URL DLL ARGS... (with the service's VAR=VALUE pairs in the array `vars`): runs
+# `env VARS dotnet DLL ARGS` and waits until `dotnet DLL --probe HEALTH-URL` passes, as compose's healthcheck
+# must before a service that depends on it (condition: service_healthy) starts.
 start() {
-  local name=$1 port=$2; shift 2
-  dotnet "$@" > "$logs/$name.log" 2>&1 &
+  local name=$1 health=$2 dll=$3; shift 3
+  env "${vars[@]}" dotnet "$dll" "$@" > "$logs/$name.log" 2>&1 &
   pids+=($!)
   for _ in $(seq 1 150); do
-    port_open "$port" && { say "started $name (pid ${pids[-1]}) on 127.0.0.1:$port"; return 0; }
+    dotnet "$dll" --probe "$health" > /dev/null 2>&1 && { say "started $name (pid ${pids[-1]}), healthy: $health"; return 0; }
     kill -0 "${pids[-1]}" 2>/dev/null || { say "$name exited at start:"; cat "$logs/$name.log"; exit 1; }
     sleep 0.2
   done
-  say "$name did not listen on $port within 30 s"; exit 1
+  say "$name was not healthy ($health) within 30 s"; exit 1
 }
 
-# The three commands of docker-compose.yml, service names replaced by 127.0.0.1.
-start upstream "$upstream_port" "$demo_dll"   upstream --listen "0.0.0.0:$upstream_port"
-start origin   "$origin_port"   "$origin_dll" --listen "0.0.0.0:$origin_port" --upstream "http://127.0.0.1:$upstream_port"
-start edge     "$edge_port"     "$edge_dll"   --listen "0.0.0.0:$edge_port" --origin "http://127.0.0.1:$origin_port"
+# The services of docker-compose.yml with its environment: service names replaced by 127.0.0.1, ports by the above.
+vars=(TELEPORT_LISTEN="0.0.0.0:$upstream_port")
+start upstream "http://127.0.0.1:$upstream_port/healthz" "$demo_dll" upstream
+vars=(TELEPORT_LISTEN="0.0.0.0:$origin_port" TELEPORT_UPSTREAM="http://127.0.0.1:$upstream_port" TELEPORT_ADMIN="0.0.0.0:$origin_admin_port")
+start origin "http://127.0.0.1:$origin_admin_port/readyz" "$origin_dll"
+vars=(TELEPORT_LISTEN="0.0.0.0:$edge_port" TELEPORT_ORIGIN="http://127.0.0.1:$origin_port" TELEPORT_ADMIN="0.0.0.0:$edge_admin_port")
+start edge "http://127.0.0.1:$edge_admin_port/readyz" "$edge_dll"
 
 # request NAME CURL-ARGS...: sets status, headers and body of one request through the edge.
 request() {
@@ -104,6 +118,16 @@ fi
 
 request h2 --http2-prior-knowledge "$edge/healthz"
 [[ $status == 200 && $body == ok* ]] && pass "GET /healthz over cleartext HTTP/2: 200" || fail "GET /healthz over h2c: status $status"
+
+request metrics "http://127.0.0.1:$edge_admin_port/metrics"
+if [[ $status == 200 ]] && grep -q '^teleport_edge_requests_total{.*outcome="success".*} [1-9]' <<< "$body"; then
+  pass "edge /metrics on the admin port: teleport_edge_requests_total counts the successes"
+else
+  fail "edge /metrics: status $status, $(grep '^teleport_edge_requests_total' <<< "$body" | head -3)"
+fi
+
+request readyz "http://127.0.0.1:$origin_admin_port/readyz"
+[[ $status == 200 && $body == *'"ready":true'* ]] && pass "origin /readyz: 200 $body" || fail "origin /readyz: status $status $body"
 
 if [[ -n "${KEEP_RUNNING:-}" ]]; then
   say "serving: curl -i $edge/api/items/42   (Ctrl+C stops all three)"

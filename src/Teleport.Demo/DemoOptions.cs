@@ -14,6 +14,7 @@ internal sealed record DemoOptions
     public const string Help = """
         Usage: teleport-demo [options]
                teleport-demo upstream [--listen ADDRESS]
+               teleport-demo --probe URL
 
         Starts a sample upstream, a teleport-origin and a teleport-edge on 127.0.0.1 in this process, sends
         realistic HTTP/1.1 traffic (OpenRTB-like bids and product API calls) through the edge with a real
@@ -31,7 +32,10 @@ internal sealed record DemoOptions
           -h, --help            Show this help and exit.
 
         teleport-demo upstream runs only the sample upstream (POST /bid, GET /api/items/{id}, GET /healthz):
-          --listen ADDRESS      Where it listens (default: 127.0.0.1:8081).
+          --listen ADDRESS      Where it listens (default: 127.0.0.1:8081; or the TELEPORT_LISTEN variable).
+
+        teleport-demo --probe URL sends one GET and exits 0 on a 2xx answer, 1 otherwise (the containers'
+        health check, e.g. --probe http://127.0.0.1:8081/healthz).
 
         """;
 

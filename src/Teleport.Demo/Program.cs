@@ -1,4 +1,5 @@
 using Teleport.Demo.Upstream;
+using Teleport.Protocol.Hosting;
 
 namespace Teleport.Demo;
 
@@ -11,6 +12,12 @@ internal static class Program
 {
     public static async Task<int> Main(string[] args)
     {
+        // The images' HEALTHCHECK: the demo image serves the sample upstream, and has no curl either.
+        if (HealthProbe.IsRequested(args))
+        {
+            return await HealthProbe.RunAsync("teleport-demo", args, Console.Out, Console.Error);
+        }
+
         if (args.Length > 0 && args[0] == "upstream")
         {
             return await SampleUpstream.RunAsync(args[1..]);

@@ -246,7 +246,7 @@ public sealed class OperationsTests(ITestOutputHelper output)
     }
 
     /// <summary>The sum of a metric's samples whose labels contain <paramref name="label"/> (e.g. outcome="success").</summary>
-    private static double Sum(string metrics, string name, string label = "")
+    internal static double Sum(string metrics, string name, string label = "")
     {
         var total = 0.0;
         foreach (var line in metrics.Split('\n'))

@@ -42,7 +42,7 @@ internal static class SampleUpstream
         return app;
     }
 
-    /// <summary>"teleport-demo upstream [--listen ADDRESS]": serves until Ctrl+C or SIGTERM.</summary>
+    /// <summary>"teleport-demo upstream [--listen ADDRESS]" (or TELEPORT_LISTEN): serves until Ctrl+C or SIGTERM.</summary>
     public static async Task<int> RunAsync(IReadOnlyList<string> args)
     {
         var parsed = CommandLine.Parse(args, Options);
@@ -52,7 +52,10 @@ internal static class SampleUpstream
             return 0;
         }
 
-        var listen = parsed.Values.Count > 0 ? parsed.Values[0].Value : DefaultListen;
+        // Flag, then TELEPORT_LISTEN (as the services read theirs: docker-compose.yml sets it), then the default.
+        var listen = parsed.Values.Count > 0 ? parsed.Values[0].Value
+            : CommandLine.ReadEnvironment(Options, Environment.GetEnvironmentVariable) is [var variable, ..] ? variable.Value
+            : DefaultListen;
         if (parsed.Error is not null || !ListenAddress.TryParse(listen, out var endPoint))
         {
             Console.Error.WriteLine($"teleport-demo upstream: {parsed.Error ?? $"--listen '{listen}' is not an address like 0.0.0.0:8081"}");

@@ -1,4 +1,4 @@
-namespace Teleport.Conformance.Infrastructure;
+namespace Teleport.Testing;
 
 /// <summary>Paths in the checked-out repository the tests run from.</summary>
 internal static class Repository
