@@ -12,6 +12,7 @@ using Teleport.Protocol.V1;
 namespace Teleport.FunctionalTests;
 
 /// <summary>Nothing is left behind per reconnect: sockets, threads and memory stay flat over thousands of streams.</summary>
+[Collection(ProcessWideMeasurements.Name)]
 public sealed class ReconnectLeakTests(ITestOutputHelper output)
 {
     private const int Cycles = 10_000;
