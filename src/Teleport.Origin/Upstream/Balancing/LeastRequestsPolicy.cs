@@ -3,9 +3,7 @@ namespace Teleport.Origin.Upstream.Balancing;
 /// <summary>The upstream with the fewest requests in flight; the first in configuration order on a tie.</summary>
 internal sealed class LeastRequestsPolicy : IBalancingPolicy
 {
-    public const string PolicyName = "least-requests";
-
-    public string Name => PolicyName;
+    public string Name => "least-requests";
 
     public UpstreamState Pick(HealthyUpstreams candidates)
     {

@@ -6,9 +6,7 @@ namespace Teleport.Origin.Upstream.Balancing;
 /// </summary>
 internal sealed class PowerOfTwoChoicesPolicy : IBalancingPolicy
 {
-    public const string PolicyName = "power-of-two";
-
-    public string Name => PolicyName;
+    public string Name => "power-of-two";
 
     public UpstreamState Pick(HealthyUpstreams candidates)
     {
