@@ -6,10 +6,13 @@ using System.Text.Json;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Http;
 using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging.Abstractions;
 using Microsoft.Extensions.Options;
 using Teleport.FunctionalTests.Infrastructure;
 using Teleport.Origin.Diagnostics;
 using Teleport.Origin.Hosting;
+using Teleport.Origin.Upstream;
+using Teleport.Origin.Upstream.Health;
 using Teleport.Protocol.Diagnostics;
 
 namespace Teleport.FunctionalTests;
@@ -165,7 +168,9 @@ public sealed class OperationsTests(ITestOutputHelper output)
     {
         var lifetime = new TestLifetime();
         using var meters = new TestMeterFactory();
-        var readiness = new OriginMetrics(meters, new TunnelCounters(), lifetime, Options.Create(new OriginOptions()));
+        var options = Options.Create(new OriginOptions { Upstreams = ["http://127.0.0.1:1"] });
+        var health = new UpstreamHealth(new UpstreamSelector(options, TimeProvider.System), options, TimeProvider.System, NullLogger<UpstreamHealth>.Instance);
+        var readiness = new OriginMetrics(meters, new TunnelCounters(), lifetime, health, options);
 
         Assert.False(readiness.IsReady);
         lifetime.Started.Cancel();

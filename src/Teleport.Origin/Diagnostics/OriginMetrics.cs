@@ -2,6 +2,7 @@ using System.Diagnostics.Metrics;
 using System.Text.Json;
 using Microsoft.Extensions.Options;
 using Teleport.Origin.Hosting;
+using Teleport.Origin.Upstream.Health;
 using Teleport.Protocol.Diagnostics;
 using Teleport.Protocol.Hosting;
 
@@ -59,12 +60,14 @@ internal sealed class OriginMetrics : IReadiness
     private readonly Counter<long>? _rejections;
     private readonly TunnelCounters _counters;
     private readonly IHostApplicationLifetime _lifetime;
+    private readonly UpstreamHealth _health;
     private long _inFlight;
 
-    public OriginMetrics(IMeterFactory meterFactory, TunnelCounters counters, IHostApplicationLifetime lifetime, IOptions<OriginOptions> options)
+    public OriginMetrics(IMeterFactory meterFactory, TunnelCounters counters, IHostApplicationLifetime lifetime, UpstreamHealth health, IOptions<OriginOptions> options)
     {
         _counters = counters;
         _lifetime = lifetime;
+        _health = health;
         // Instruments exist only with --admin: nothing else reads them, and a meter is matched by name, so
         // another service in the same process (the demo, tests) would otherwise mix into this one's figures.
         if (options.Value.Admin is null)
@@ -78,10 +81,14 @@ internal sealed class OriginMetrics : IReadiness
         meter.CreateObservableUpDownCounter("teleport.origin.exchanges.in_flight", () => Interlocked.Read(ref _inFlight), description: "Exchanges running upstream now.");
         meter.CreateObservableUpDownCounter("teleport.origin.tunnel.streams.up", () => counters.StreamsOpen, description: "Tunnel streams from edges that are open now.");
         counters.Observe(meter, "teleport.origin", wireBytes: false);
+        // Read when scraped only: the tags are made once, the measurements per scrape.
+        var upstreams = health.Upstreams.Select(static u => (State: u, Tag: new KeyValuePair<string, object?>("upstream", u.Address.Text))).ToArray();
+        meter.CreateObservableGauge("teleport.origin.upstream.healthy", () => upstreams.Select(u => new Measurement<int>(health.IsHealthy(u.State) ? 1 : 0, u.Tag)), description: "Whether each upstream gets requests now (1) or is out after failures or failed health checks (0).");
+        meter.CreateObservableUpDownCounter("teleport.origin.upstream.active_requests", () => upstreams.Select(static u => new Measurement<int>(u.State.ActiveRequests, u.Tag)), description: "Requests in flight to each upstream.");
     }
 
-    /// <summary>Serving (started) and not draining (stopping).</summary>
-    public bool IsReady => _lifetime.ApplicationStarted.IsCancellationRequested && !Draining;
+    /// <summary>Serving (started), not draining (stopping), and at least one upstream in.</summary>
+    public bool IsReady => _lifetime.ApplicationStarted.IsCancellationRequested && !Draining && _health.CountHealthy() > 0;
 
     private bool Draining => _lifetime.ApplicationStopping.IsCancellationRequested;
 
@@ -90,6 +97,18 @@ internal sealed class OriginMetrics : IReadiness
         json.WriteBoolean("draining", Draining);
         json.WriteNumber("streams_up", _counters.StreamsOpen);
         json.WriteNumber("exchanges_in_flight", Interlocked.Read(ref _inFlight));
+        json.WriteNumber("upstreams_healthy", _health.CountHealthy());
+        json.WriteStartArray("upstreams");
+        foreach (var upstream in _health.Upstreams)
+        {
+            json.WriteStartObject();
+            json.WriteString("upstream", upstream.Address.Text);
+            json.WriteBoolean("healthy", _health.IsHealthy(upstream));
+            json.WriteNumber("active_requests", upstream.ActiveRequests);
+            json.WriteEndObject();
+        }
+
+        json.WriteEndArray();
     }
 
     // Without --admin nobody reads the in-flight figure: no shared counter touched per exchange.

@@ -1,9 +1,11 @@
 using Microsoft.AspNetCore.Server.Kestrel.Core;
+using Microsoft.Extensions.DependencyInjection.Extensions;
 using Microsoft.Extensions.Options;
 using Teleport.Origin.Diagnostics;
 using Teleport.Origin.Security;
 using Teleport.Origin.Tunnel;
 using Teleport.Origin.Upstream;
+using Teleport.Origin.Upstream.Health;
 using Teleport.Protocol.Compression;
 using Teleport.Protocol.Diagnostics;
 using Teleport.Protocol.Framing;
@@ -22,7 +24,7 @@ internal static class OriginApp
         "Serves tunnel streams from teleport-edge and completes their HTTP exchanges against the configured upstreams only.",
         [
             new("listen", S + nameof(OriginOptions.Listen), "ADDRESS", "Where edges connect (gRPC over HTTP/2: cleartext, or TLS with --tls-cert). Port 0 picks a free port.", "127.0.0.1:9090"),
-            new("upstream", S + nameof(OriginOptions.Upstreams), "URL", "An upstream HTTP server; repeat for several (used in turn). Required. http://host:port[/base-path] speaks HTTP/1.1; https://host:port[/base-path] speaks TLS, HTTP/2 or HTTP/1.1 by ALPN; h2c://host:port[/base-path] speaks cleartext HTTP/2 with prior knowledge (gRPC servers); unix:/path/to.sock speaks HTTP/1.1 and h2c+unix:/path/to.sock cleartext HTTP/2 over a unix socket. An upstream may be another teleport-edge (a chain of tunnels). Example: --upstream https://app.internal:8443 --upstream h2c://grpc:5000 --upstream unix:/run/app.sock", null, Repeatable: true),
+            new("upstream", S + nameof(OriginOptions.Upstreams), "URL", "An upstream HTTP server; repeat for several (each request goes to a healthy one, see --upstream-balance; a failing one is taken out for a while). Required. http://host:port[/base-path] speaks HTTP/1.1; https://host:port[/base-path] speaks TLS, HTTP/2 or HTTP/1.1 by ALPN; h2c://host:port[/base-path] speaks cleartext HTTP/2 with prior knowledge (gRPC servers); unix:/path/to.sock speaks HTTP/1.1 and h2c+unix:/path/to.sock cleartext HTTP/2 over a unix socket. An upstream may be another teleport-edge (a chain of tunnels). Example: --upstream https://app.internal:8443 --upstream h2c://grpc:5000 --upstream unix:/run/app.sock", null, Repeatable: true),
             new("upstream-ca", S + nameof(OriginOptions.UpstreamCa), "FILE", "PEM file of the CA certificate(s) that https upstreams' certificates must chain to, in place of the system's trusted roots (for a private CA).", null),
             new("upstream-sni", S + nameof(OriginOptions.UpstreamSni), "NAME", "TLS server name for https upstreams in place of the URL's host: sent as SNI, required in the certificate, and sent as Host (.NET takes SNI from Host; the client's Host still arrives in X-Forwarded-Host). For upstreams addressed by IP, e.g. --upstream https://10.0.0.5:8443 --upstream-sni app.internal.", null),
             new("upstream-insecure", S + nameof(OriginOptions.UpstreamInsecure), "", "Accept any TLS certificate from https upstreams. For tests only: anyone on the path can then read and change the traffic; a warning is logged at start.", null, IsSwitch: true),
@@ -35,6 +37,10 @@ internal static class OriginApp
             new("compression-level", S + nameof(OriginOptions.CompressionLevel), "LEVEL", "Fastest, Optimal or SmallestSize (gzip levels 1, 6, 9; brotli qualities 2, 4, 6).", "Fastest"),
             new("request-timeout", S + nameof(OriginOptions.RequestTimeout), "DURATION", "Longest wait for an upstream's complete response; then 504 (the edge may ask for less).", "30s"),
             new("upstream-connect-timeout", S + nameof(OriginOptions.UpstreamConnectTimeout), "DURATION", "Longest wait for a TCP connection to an upstream; then 502.", "5s"),
+            new("upstream-balance", S + nameof(OriginOptions.UpstreamBalance), "power-of-two|least-requests|round-robin", "How a request's upstream is chosen among the healthy ones: the less busy of two picked at random, the least busy, or in turn.", "power-of-two"),
+            new("upstream-down-time", S + nameof(OriginOptions.UpstreamDownTime), "DURATION", "How long an upstream is left out after a failed connection (the request is retried once on another upstream), or after half of its last 20 answers were 5xx (never the last healthy one); then it is tried again.", "10s"),
+            new("upstream-health-path", S + nameof(OriginOptions.UpstreamHealthPath), "PATH", "Turns on active health checks: GET PATH (e.g. /healthz) on every upstream each --upstream-health-interval; a non-2xx answer or a failure takes it out until a check passes. Default: none.", null),
+            new("upstream-health-interval", S + nameof(OriginOptions.UpstreamHealthInterval), "DURATION", "Time between active health checks of each upstream; a check may take min(interval, 2s).", "5s"),
             new("host-header", S + nameof(OriginOptions.HostHeader), "keep|upstream", "Host sent upstream: the one the client sent, or the upstream's own address.", "keep"),
             new("max-request-body-size", S + nameof(OriginOptions.MaxRequestBodySize), "SIZE", "Largest request body accepted from an edge (the edge answers 413 beyond it).", "16MiB"),
             new("max-response-body-size", S + nameof(OriginOptions.MaxResponseBodySize), "SIZE", "Largest upstream response body passed back; bigger ones become 502.", "16MiB"),
@@ -70,8 +76,12 @@ internal static class OriginApp
         services.AddSingleton<TokenInterceptor>();
         services.AddSingleton<UpstreamClient>();
         services.AddSingleton<UpstreamSelector>();
+        services.AddSingleton<UpstreamHealth>();
         services.AddSingleton<UpstreamForwarder>();
         services.AddSingleton<OriginActivity>();
+        // Does nothing without --upstream-health-path.
+        services.AddHostedService<ActiveHealthChecks>();
+        services.TryAddSingleton(TimeProvider.System);
         services.AddSingleton<OriginMetrics>();
         services.AddSingleton<IReadiness>(static sp => sp.GetRequiredService<OriginMetrics>());
         // The exporter only with an admin listener: without one the metrics classes create no instruments at all.

@@ -14,7 +14,8 @@ internal sealed class OriginOptions
 
     /// <summary>
     /// The upstream HTTP servers, e.g. http://127.0.0.1:8081, https://app:8443, h2c://grpc:5000, unix:/run/app.sock
-    /// or h2c+unix:/run/grpc.sock (see <see cref="Upstream.UpstreamAddress"/>); requests go to them in turn.
+    /// or h2c+unix:/run/grpc.sock (see <see cref="Upstream.UpstreamAddress"/>); each request goes to one of the
+    /// healthy ones, as <see cref="UpstreamBalance"/> chooses.
     /// Required: the origin never sends anywhere else, whatever a request says.
     /// </summary>
     public List<string> Upstreams { get; set; } = [];
@@ -66,6 +67,27 @@ internal sealed class OriginOptions
 
     /// <summary>Longest wait for a TCP connection to an upstream. Default 5 s.</summary>
     public TimeSpan UpstreamConnectTimeout { get; set; } = TimeSpan.FromSeconds(5);
+
+    /// <summary>
+    /// How a request's upstream is chosen among the healthy ones: "power-of-two" (the less busy of two picked at
+    /// random), "least-requests" (the least busy) or "round-robin" (in turn). Default power-of-two.
+    /// </summary>
+    public string UpstreamBalance { get; set; } = "power-of-two";
+
+    /// <summary>
+    /// How long an upstream stays out after a failed connection, or after half of its last answers (at least 10 of
+    /// up to 20) were 5xx; then it is tried again. Default 10 s.
+    /// </summary>
+    public TimeSpan UpstreamDownTime { get; set; } = TimeSpan.FromSeconds(10);
+
+    /// <summary>
+    /// Path (from '/', with any query) that active health checks GET on every upstream; a non-2xx answer or a failure
+    /// takes the upstream out until a check passes. Default: none (no active checks; failures still take it out).
+    /// </summary>
+    public string? UpstreamHealthPath { get; set; }
+
+    /// <summary>Time between active health checks of each upstream; each check may take min(interval, 2 s). Default 5 s.</summary>
+    public TimeSpan UpstreamHealthInterval { get; set; } = TimeSpan.FromSeconds(5);
 
     /// <summary>Host header sent upstream: Keep (as the client sent it) or Upstream (the upstream's address). Default Keep.</summary>
     public HostHeaderMode HostHeader { get; set; } = HostHeaderMode.Keep;

@@ -1,6 +1,7 @@
 using Microsoft.Extensions.Options;
 using Teleport.Origin.Security;
 using Teleport.Origin.Upstream;
+using Teleport.Origin.Upstream.Balancing;
 using Teleport.Protocol.Hosting;
 using Teleport.Protocol.Security;
 
@@ -39,6 +40,8 @@ internal sealed class OriginOptionsValidator : IValidateOptions<OriginOptions>
         {
             (errors ??= []).Add("--upstream-connect-timeout must be positive and at most 24 days.");
         }
+
+        ValidateBalancingAndHealth(o, ref errors);
 
         if (o.DrainTimeout < TimeSpan.Zero || o.DrainTimeout > TimeSpan.FromHours(1))
         {
@@ -81,6 +84,33 @@ internal sealed class OriginOptionsValidator : IValidateOptions<OriginOptions>
         }
 
         return errors is null ? ValidateOptionsResult.Success : ValidateOptionsResult.Fail(errors);
+    }
+
+    private static void ValidateBalancingAndHealth(OriginOptions o, ref List<string>? errors)
+    {
+        if (!BalancingPolicies.TryCreate(o.UpstreamBalance, out _))
+        {
+            (errors ??= []).Add($"--upstream-balance '{o.UpstreamBalance}' is not one of {string.Join(", ", BalancingPolicies.Names)}.");
+        }
+
+        if (o.UpstreamDownTime <= TimeSpan.Zero || o.UpstreamDownTime > TimeSpan.FromHours(1))
+        {
+            (errors ??= []).Add("--upstream-down-time must be positive and at most 1 hour.");
+        }
+
+        // Appended to each upstream's prefix as is: a path from the root, no fragment, nothing that needs escaping.
+        if (o.UpstreamHealthPath is { } path
+            && (!path.StartsWith('/') || path.StartsWith("//", StringComparison.Ordinal) || path.Contains('#')
+                || path.Any(static c => char.IsWhiteSpace(c) || char.IsControl(c)) || !Uri.IsWellFormedUriString("http://h" + path, UriKind.Absolute)))
+        {
+            (errors ??= []).Add($"--upstream-health-path '{path}' is not a path like /healthz.");
+        }
+
+        // A check every 10 ms or faster would be a load of its own.
+        if (o.UpstreamHealthInterval < TimeSpan.FromMilliseconds(10) || o.UpstreamHealthInterval > TimeSpan.FromHours(1))
+        {
+            (errors ??= []).Add("--upstream-health-interval must be between 10ms and 1 hour.");
+        }
     }
 
     private static void ValidateUpstreams(OriginOptions o, ref List<string>? errors)

@@ -18,9 +18,10 @@ internal sealed class UpstreamAddress
     private const string UnixPrefix = "unix:";
     private const string H2cUnixPrefix = "h2c+unix:";
 
-    private UpstreamAddress(int index, string prefix, string authority, Version version, HttpVersionPolicy versionPolicy)
+    private UpstreamAddress(int index, string text, string prefix, string authority, Version version, HttpVersionPolicy versionPolicy)
     {
         Index = index;
+        Text = text.TrimEnd('/');
         Prefix = prefix;
         Authority = authority;
         Version = version;
@@ -29,6 +30,12 @@ internal sealed class UpstreamAddress
 
     /// <summary>Position among the configured upstreams; the upstream's handler has the same one.</summary>
     public int Index { get; }
+
+    /// <summary>
+    /// The --upstream value as configured (without a trailing slash): how the operator knows this upstream, so
+    /// health messages, metrics and /readyz name it so.
+    /// </summary>
+    public string Text { get; }
 
     /// <summary>
     /// "http://host:port" or "https://host:port" plus any base path, without a trailing slash: a request's path is
@@ -81,7 +88,7 @@ internal sealed class UpstreamAddress
                 return false;
             }
 
-            upstream = new UpstreamAddress(index, "http://localhost", (h2cUnix ? H2cUnixPrefix : UnixPrefix) + socketPath,
+            upstream = new UpstreamAddress(index, value, "http://localhost", (h2cUnix ? H2cUnixPrefix : UnixPrefix) + socketPath,
                 h2cUnix ? HttpVersion.Version20 : HttpVersion.Version11,
                 h2cUnix ? HttpVersionPolicy.RequestVersionExact : HttpVersionPolicy.RequestVersionOrLower)
             {
@@ -101,25 +108,25 @@ internal sealed class UpstreamAddress
         switch (uri.Scheme)
         {
             case "http":
-                upstream = new UpstreamAddress(index, uri.GetLeftPart(UriPartial.Path).TrimEnd('/'), uri.Authority, HttpVersion.Version11, HttpVersionPolicy.RequestVersionOrLower);
+                upstream = new UpstreamAddress(index, value, uri.GetLeftPart(UriPartial.Path).TrimEnd('/'), uri.Authority, HttpVersion.Version11, HttpVersionPolicy.RequestVersionOrLower);
                 return true;
             case "h2c":
                 // No default port for a made-up scheme: h2c is HTTP, so 80 when none is given.
                 var port = uri.IsDefaultPort || uri.Port < 0 ? 80 : uri.Port;
                 var authority = $"{uri.Host}:{port}";
-                upstream = new UpstreamAddress(index, $"http://{authority}{path}", authority, HttpVersion.Version20, HttpVersionPolicy.RequestVersionExact);
+                upstream = new UpstreamAddress(index, value, $"http://{authority}{path}", authority, HttpVersion.Version20, HttpVersionPolicy.RequestVersionExact);
                 return true;
             default:
                 if (sni is null)
                 {
-                    upstream = new UpstreamAddress(index, uri.GetLeftPart(UriPartial.Path).TrimEnd('/'), uri.Authority, HttpVersion.Version20, HttpVersionPolicy.RequestVersionOrLower)
+                    upstream = new UpstreamAddress(index, value, uri.GetLeftPart(UriPartial.Path).TrimEnd('/'), uri.Authority, HttpVersion.Version20, HttpVersionPolicy.RequestVersionOrLower)
                     {
                         TlsName = uri.IdnHost,
                     };
                     return true;
                 }
 
-                upstream = new UpstreamAddress(index, $"https://{sni}:{uri.Port}{path}", uri.Authority, HttpVersion.Version20, HttpVersionPolicy.RequestVersionOrLower)
+                upstream = new UpstreamAddress(index, value, $"https://{sni}:{uri.Port}{path}", uri.Authority, HttpVersion.Version20, HttpVersionPolicy.RequestVersionOrLower)
                 {
                     TlsName = sni,
                     ConnectTo = new DnsEndPoint(uri.IdnHost, uri.Port),

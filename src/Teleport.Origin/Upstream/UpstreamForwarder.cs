@@ -4,6 +4,7 @@ using Google.Protobuf.Collections;
 using Microsoft.Extensions.Options;
 using Microsoft.Extensions.Primitives;
 using Teleport.Origin.Hosting;
+using Teleport.Origin.Upstream.Health;
 using Teleport.Protocol.Buffers;
 using Teleport.Protocol.Framing;
 using Teleport.Protocol.Http;
@@ -17,13 +18,15 @@ internal sealed class UpstreamForwarder
     private static readonly UriCreationOptions RawPathAndQuery = new() { DangerousDisablePathAndQueryCanonicalization = true };
 
     private readonly UpstreamSelector _upstreams;
+    private readonly UpstreamHealth _health;
     private readonly HttpMessageInvoker _client;
     private readonly bool _keepHost;
     private readonly ILogger<UpstreamForwarder> _logger;
 
-    public UpstreamForwarder(UpstreamSelector upstreams, UpstreamClient client, IOptions<OriginOptions> options, ILogger<UpstreamForwarder> logger)
+    public UpstreamForwarder(UpstreamSelector upstreams, UpstreamHealth health, UpstreamClient client, IOptions<OriginOptions> options, ILogger<UpstreamForwarder> logger)
     {
         _upstreams = upstreams;
+        _health = health;
         _client = client.Invoker;
         _keepHost = options.Value.HostHeader == HostHeaderMode.Keep;
         _logger = logger;
@@ -31,60 +34,93 @@ internal sealed class UpstreamForwarder
 
     /// <summary>
     /// Steps: (1) check the target is origin form, so nothing in the request can pick the destination;
-    /// (2) build the upstream request on the next configured upstream, path and query byte for byte;
-    /// (3) send and read the response head; (4) read the body into a pooled buffer under the limit;
-    /// (5) pack status, end-to-end headers and body. Expected failures come back as error items;
-    /// cancellation (the edge gave up, or the timeout) is left to the caller, which knows which it was.
+    /// (2) pick a healthy upstream, or answer NoUpstream at once when every one is out;
+    /// (3) build the upstream request, path and query byte for byte; (4) send and read the response head; when no
+    /// connection could be made, the request never left, so it goes once more to another healthy upstream;
+    /// (5) read the body into a pooled buffer under the limit; (6) pack status, end-to-end headers and body.
+    /// Expected failures come back as error items; cancellation (the edge gave up, or the timeout) is left to the
+    /// caller, which knows which it was.
     /// </summary>
     /// <param name="maxResponseBody">Largest body that may be passed back.</param>
-    public async Task<OutgoingItem<OriginItem>> ForwardAsync(ulong id, RequestStart start, int maxResponseBody, CancellationToken cancellationToken)
+    public Task<OutgoingItem<OriginItem>> ForwardAsync(ulong id, RequestStart start, int maxResponseBody, CancellationToken cancellationToken)
     {
         var target = start.PathAndQuery;
         if (target.Length == 0 || target[0] != '/')
         {
-            return ErrorItem.Create(id, ErrorCode.BadRequest, $"request target '{Shorten(target)}' is not in origin form (/path?query)");
+            return Task.FromResult(ErrorItem.Create(id, ErrorCode.BadRequest, $"request target '{Shorten(target)}' is not in origin form (/path?query)"));
         }
 
-        var upstream = _upstreams.Next();
+        return _upstreams.Pick() is { } upstream
+            ? ForwardToAsync(id, start, upstream, mayRetry: true, maxResponseBody, cancellationToken)
+            : Task.FromResult(ErrorItem.Create(id, ErrorCode.NoUpstream, _health.AllDown));
+    }
+
+    private async Task<OutgoingItem<OriginItem>> ForwardToAsync(ulong id, RequestStart start, UpstreamState upstream, bool mayRetry, int maxResponseBody, CancellationToken cancellationToken)
+    {
+        var address = upstream.Address;
         HttpRequestMessage request;
         try
         {
-            request = CreateRequest(start, upstream);
+            request = CreateRequest(start, address);
         }
         catch (Exception ex) when (ex is FormatException or ArgumentException or InvalidOperationException)
         {
             return ErrorItem.Create(id, ErrorCode.BadRequest, $"the request cannot be forwarded: {ex.Message}");
         }
 
+        // Set exactly when no response came: no connection could be made.
+        string? connectFailure = null;
         using (request)
         {
-            HttpResponseMessage response;
+            upstream.RequestStarted();
             try
             {
-                response = await _client.SendAsync(request, cancellationToken);
-            }
-            catch (HttpRequestException ex)
-            {
-                var code = ex.HttpRequestError is HttpRequestError.ConnectionError or HttpRequestError.NameResolutionError or HttpRequestError.SecureConnectionError
-                    ? ErrorCode.UpstreamConnect
-                    : ErrorCode.UpstreamResponse;
-                OriginLog.UpstreamFailed(_logger, upstream.Authority, code, ex.Message);
-                return ErrorItem.Create(id, code, code == ErrorCode.UpstreamConnect
-                    ? $"cannot connect to upstream {upstream.Authority}: {ex.Message}"
-                    : $"upstream {upstream.Authority} failed: {ex.Message}");
-            }
-            catch (OperationCanceledException ex) when (!cancellationToken.IsCancellationRequested)
-            {
-                // The handler's own connect timeout, not ours.
-                OriginLog.UpstreamFailed(_logger, upstream.Authority, ErrorCode.UpstreamConnect, ex.Message);
-                return ErrorItem.Create(id, ErrorCode.UpstreamConnect, $"cannot connect to upstream {upstream.Authority}: connect timed out");
-            }
+                HttpResponseMessage? response = null;
+                try
+                {
+                    response = await _client.SendAsync(request, cancellationToken);
+                }
+                catch (HttpRequestException ex) when (ex.HttpRequestError is HttpRequestError.ConnectionError or HttpRequestError.NameResolutionError or HttpRequestError.SecureConnectionError)
+                {
+                    connectFailure = ex.Message;
+                }
+                catch (HttpRequestException ex)
+                {
+                    // Sent, at least in part: not retried, and counted against the upstream like a 5xx.
+                    _health.Answered(upstream, failed: true);
+                    OriginLog.UpstreamFailed(_logger, address.Authority, ErrorCode.UpstreamResponse, ex.Message);
+                    return ErrorItem.Create(id, ErrorCode.UpstreamResponse, $"upstream {address.Authority} failed: {ex.Message}");
+                }
+                catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
+                {
+                    // The handler's own connect timeout, not ours.
+                    connectFailure = "connect timed out";
+                }
 
-            using (response)
+                if (response is not null)
+                {
+                    using (response)
+                    {
+                        _health.Answered(upstream, failed: (int)response.StatusCode >= 500);
+                        return await PackResponseAsync(id, start, response, address, maxResponseBody, cancellationToken);
+                    }
+                }
+            }
+            finally
             {
-                return await PackResponseAsync(id, start, response, upstream, maxResponseBody, cancellationToken);
+                upstream.RequestEnded();
             }
         }
+
+        _health.ConnectFailed(upstream, connectFailure!);
+        OriginLog.UpstreamFailed(_logger, address.Authority, ErrorCode.UpstreamConnect, connectFailure!);
+        // Nothing reached the upstream, so even a POST may go elsewhere; once, so a request never walks the whole list.
+        if (mayRetry && _upstreams.Pick(exclude: upstream) is { } other)
+        {
+            return await ForwardToAsync(id, start, other, mayRetry: false, maxResponseBody, cancellationToken);
+        }
+
+        return ErrorItem.Create(id, ErrorCode.UpstreamConnect, $"cannot connect to upstream {address.Authority}: {connectFailure}");
     }
 
     private HttpRequestMessage CreateRequest(RequestStart start, UpstreamAddress upstream)

@@ -40,6 +40,14 @@ public sealed class OriginOptionsValidatorTests
     [InlineData("MaxResponseBodySize", "0")]
     [InlineData("MaxResponseBodySize", "2080374783")]
     [InlineData("MaxConcurrentExchanges", "1")]
+    [InlineData("MaxConcurrentTotal", "1")]
+    [InlineData("UpstreamBalance", "least-requests")]
+    [InlineData("UpstreamBalance", "Round-Robin")]
+    [InlineData("UpstreamDownTime", "00:00:00.001")]
+    [InlineData("UpstreamDownTime", "01:00:00")]
+    [InlineData("UpstreamHealthPath", "/healthz")]
+    [InlineData("UpstreamHealthPath", "/status/ready?full=1")]
+    [InlineData("UpstreamHealthInterval", "00:00:00.010")]
     [InlineData("MaxBatchItems", "1")]
     [InlineData("MaxBatchBytes", "1")]
     [InlineData("MaxBatchBytes", "67108864")]
@@ -77,6 +85,17 @@ public sealed class OriginOptionsValidatorTests
     [InlineData("MaxResponseBodySize", "-1", "--max-response-body-size")]
     [InlineData("MaxResponseBodySize", "2080374784", "--max-response-body-size")]
     [InlineData("MaxConcurrentExchanges", "0", "--max-concurrent")]
+    [InlineData("MaxConcurrentTotal", "0", "--max-concurrent-total")]
+    [InlineData("UpstreamBalance", "random", "--upstream-balance")]
+    [InlineData("UpstreamBalance", "", "--upstream-balance")]
+    [InlineData("UpstreamDownTime", "00:00:00", "--upstream-down-time")]
+    [InlineData("UpstreamDownTime", "01:00:00.001", "--upstream-down-time")]
+    [InlineData("UpstreamHealthPath", "healthz", "--upstream-health-path")]
+    [InlineData("UpstreamHealthPath", "//other-host/healthz", "--upstream-health-path")]
+    [InlineData("UpstreamHealthPath", "/health check", "--upstream-health-path")]
+    [InlineData("UpstreamHealthPath", "/healthz#top", "--upstream-health-path")]
+    [InlineData("UpstreamHealthInterval", "00:00:00.009", "--upstream-health-interval")]
+    [InlineData("UpstreamHealthInterval", "00:00:00", "--upstream-health-interval")]
     [InlineData("MaxBatchItems", "0", "--max-batch-items")]
     [InlineData("MaxBatchBytes", "0", "--max-batch-bytes")]
     [InlineData("MaxBatchBytes", "67108865", "--max-batch-bytes")]
@@ -89,6 +108,14 @@ public sealed class OriginOptionsValidatorTests
         Assert.True(result.Failed);
         var error = Assert.Single(result.Failures ?? []);
         Assert.StartsWith(flag + " ", error);
+    }
+
+    [Fact]
+    public void Validate_BadBalancePolicy_NamesTheChoices()
+    {
+        var result = new OriginOptionsValidator().Validate(null, Bind(("Upstreams:0", Upstream), ("UpstreamBalance", "fastest")));
+
+        Assert.Equal(["--upstream-balance 'fastest' is not one of power-of-two, least-requests, round-robin."], result.Failures ?? []);
     }
 
     [Fact]
