@@ -103,7 +103,9 @@ public sealed class OperationsTests(ITestOutputHelper output)
         using var held = await first.DefaultTimeout();
 
         Assert.Equal(HttpStatusCode.ServiceUnavailable, refused.StatusCode);
-        var originMetrics = await ScrapeUntilAsync(origin, m => Sum(m, "teleport_origin_rejections_total", "reason=\"overloaded\"") == 1);
+        // The held exchange is counted just after its answer went out: wait for both figures.
+        var originMetrics = await ScrapeUntilAsync(origin, m => Sum(m, "teleport_origin_rejections_total", "reason=\"overloaded\"") == 1
+            && Sum(m, "teleport_origin_upstream_requests_total") == 1);
         Assert.Equal(1, Sum(originMetrics, "teleport_origin_upstream_requests_total", "outcome=\"success\""));
         var edgeMetrics = await ScrapeUntilAsync(edge, m => Sum(m, "teleport_edge_requests_total") == 2);
         Assert.Equal(1, Sum(edgeMetrics, "teleport_edge_requests_total", "outcome=\"rejected\""));
