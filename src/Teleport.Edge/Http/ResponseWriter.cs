@@ -64,7 +64,14 @@ internal static class ResponseWriter
         }
 
         var status = start.Status;
-        if (HttpMethods.IsHead(context.Request.Method) || status is 204 or 304)
+        if (status == 204)
+        {
+            // RFC 9110 8.6: never on a 204, and Kestrel fails the response (a 500) if the field is there.
+            headers.ContentLength = null;
+            return;
+        }
+
+        if (HttpMethods.IsHead(context.Request.Method) || status == 304)
         {
             // No body: any Content-Length the upstream sent stays as it describes the resource.
             return;

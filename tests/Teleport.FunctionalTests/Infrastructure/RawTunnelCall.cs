@@ -53,6 +53,7 @@ internal sealed class RawTunnelCall : IAsyncDisposable
         var response = await _response;
         var messages = 0;
         var body = await BodyAsync();
+        string? broken = null;
         try
         {
             while (await GrpcWire.ReadMessageAsync(body, _aborted.Token) is not null)
@@ -60,16 +61,14 @@ internal sealed class RawTunnelCall : IAsyncDisposable
                 messages++;
             }
         }
-        catch (HttpRequestException)
+        catch (Exception ex) when (ex is HttpRequestException or IOException)
         {
-            // A reset stream: no trailers, so no status (asserted by the caller).
-        }
-        catch (IOException)
-        {
+            // A reset stream: no trailers, so no status (asserted by the caller, told why).
+            broken = ex.GetBaseException().Message;
         }
 
         var status = Value(response.TrailingHeaders, "grpc-status") ?? Value(response.Headers, "grpc-status");
-        var detail = Value(response.TrailingHeaders, "grpc-message") ?? Value(response.Headers, "grpc-message") ?? "";
+        var detail = Value(response.TrailingHeaders, "grpc-message") ?? Value(response.Headers, "grpc-message") ?? broken ?? "";
         return (status is null ? (StatusCode)(-1) : (StatusCode)int.Parse(status), Uri.UnescapeDataString(detail), messages);
     }
 
