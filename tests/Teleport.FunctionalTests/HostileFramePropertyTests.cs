@@ -124,6 +124,9 @@ public sealed class HostileFramePropertyTests(ITestOutputHelper output)
         new() { Name = "Date", Value = "\0" }, new() { Name = "X-Utf8", Value = "\u2603" }, new() { Name = "Set-Cookie", Value = "a=b" },
     ];
 
+    // Overloaded and ShuttingDown send the request to another stream (there is none here, so it waits): not an answer to check.
+    private static readonly ErrorCode[] ErrorCodes = [.. Enumerable.Range(0, 12).Select(i => (ErrorCode)i).Where(c => c is not (ErrorCode.Overloaded or ErrorCode.ShuttingDown))];
+
     private static readonly Gen<(OriginItem Answer, OriginItem[] Extra)> AnswerGen =
         Gen.Select(Gen.Int[0, 9], Gen.Int[0, Statuses.Length - 1], Gen.Int[0, ResponseFields.Length - 1].Array[0, 4], Gen.Int[0, ResponseFields.Length - 1].Array[0, 2],
                 Gen.Byte.Array[0, 32], Gen.ULong.Array[0, 3])
@@ -132,7 +135,7 @@ public sealed class HostileFramePropertyTests(ITestOutputHelper output)
                 var answer = kind switch
                 {
                     0 => new OriginItem(),
-                    1 or 2 => new OriginItem { Error = new ExchangeError { Code = (ErrorCode)(status % 12), Message = "e\r\n" } },
+                    1 or 2 => new OriginItem { Error = new ExchangeError { Code = ErrorCodes[status % ErrorCodes.Length], Message = "e\r\n" } },
                     _ => new OriginItem
                     {
                         ResponseStart = new ResponseStart
