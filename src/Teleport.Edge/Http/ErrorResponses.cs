@@ -11,6 +11,9 @@ internal static class ErrorResponses
 {
     public const string ErrorHeader = "X-Teleport-Error";
 
+    /// <summary>The stage named when the origin's response cannot be written as valid HTTP.</summary>
+    public const string InvalidOriginResponse = "origin-response";
+
     public static int StatusFor(ErrorCode code) => code switch
     {
         ErrorCode.UpstreamTimeout => StatusCodes.Status504GatewayTimeout,

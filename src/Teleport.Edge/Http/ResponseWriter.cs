@@ -1,3 +1,4 @@
+using System.Buffers;
 using Microsoft.Net.Http.Headers;
 using Teleport.Protocol.Http;
 using Teleport.Protocol.V1;
@@ -7,32 +8,70 @@ namespace Teleport.Edge.Http;
 /// <summary>Writes an origin's response to the client.</summary>
 internal static class ResponseWriter
 {
+    /// <summary>RFC 9110 5.6.2 tchar: what a field name may hold.</summary>
+    private static readonly SearchValues<char> TokenChars = SearchValues.Create("!#$%&'*+-.^_`|~0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz");
+
+    /// <summary>
+    /// RFC 9110 5.5 field-vchar, SP and HTAB, ASCII only: no CR, LF or NUL (a field injected into the response),
+    /// and no obs-text, which Kestrel refuses to write anyway.
+    /// </summary>
+    private static readonly SearchValues<char> ValueChars = SearchValues.Create("\t !\"#$%&'()*+,-./0123456789:;<=>?@ABCDEFGHIJKLMNOPQRSTUVWXYZ[\\]^_`abcdefghijklmnopqrstuvwxyz{|}~");
+
+    /// <summary>
+    /// Writes <paramref name="start"/>, or, when it cannot be a valid HTTP response (a status outside 200-599,
+    /// a field that is not a token or a value with control characters), answers 502 without writing any of it.
+    /// Only a broken or hostile origin sends such a thing: the origin's HTTP client refuses them from upstreams.
+    /// </summary>
     public static async Task WriteAsync(HttpContext context, ResponseStart start)
     {
+        // Everything is checked before the first byte goes out: a trailer found bad after the body could only cut the response.
+        if (Refuse(start) is { } reason)
+        {
+            await AnswerInvalidAsync(context, reason);
+            return;
+        }
+
         var response = context.Response;
         response.StatusCode = (int)start.Status;
         var headers = response.Headers;
-        foreach (var header in start.Headers)
+        try
         {
-            // A conforming origin never sends hop-by-hop fields; one that does is not trusted with them.
-            if (HopByHopHeaders.IsHopByHop(header.Name, default))
+            foreach (var header in start.Headers)
             {
-                continue;
-            }
+                // A conforming origin never sends hop-by-hop fields; one that does is not trusted with them.
+                if (HopByHopHeaders.IsHopByHop(header.Name, default))
+                {
+                    continue;
+                }
 
-            // Kestrel fills in Date itself; the upstream's replaces it rather than joining it.
-            if (header.Name.Equals(HeaderNames.Date, StringComparison.OrdinalIgnoreCase))
-            {
-                headers.Date = header.Value;
+                // Kestrel fills in Date itself; the upstream's replaces it rather than joining it.
+                if (header.Name.Equals(HeaderNames.Date, StringComparison.OrdinalIgnoreCase))
+                {
+                    headers.Date = header.Value;
+                }
+                else
+                {
+                    headers.Append(header.Name, header.Value);
+                }
             }
-            else
-            {
-                headers.Append(header.Name, header.Value);
-            }
+        }
+        catch (InvalidOperationException ex)
+        {
+            // What Kestrel still refuses (e.g. a Content-Length that is no number). Nothing has been sent yet.
+            response.Clear();
+            await AnswerInvalidAsync(context, ex.Message);
+            return;
         }
 
         var status = start.Status;
-        if (HttpMethods.IsHead(context.Request.Method) || status is 204 or 304 || status < 200)
+        if (status == 204)
+        {
+            // RFC 9110 8.6: never on a 204, and Kestrel fails the response (a 500) if the field is there.
+            headers.ContentLength = null;
+            return;
+        }
+
+        if (HttpMethods.IsHead(context.Request.Method) || status == 304)
         {
             // No body: any Content-Length the upstream sent stays as it describes the resource.
             return;
@@ -62,4 +101,47 @@ internal static class ResponseWriter
             }
         }
     }
+
+    /// <summary>Why <paramref name="start"/> cannot be written as it is; null when it can.</summary>
+    private static string? Refuse(ResponseStart start)
+    {
+        // The contract carries final responses only (docs/protocol.md): a 1xx here would, among other things,
+        // let a 101 announce a protocol switch that never happened.
+        if (start.Status is < 200 or > 599)
+        {
+            return $"status {start.Status} is outside 200-599";
+        }
+
+        return RefuseFields(start.Headers, "header") ?? RefuseFields(start.Trailers, "trailer");
+    }
+
+    private static string? RefuseFields(Google.Protobuf.Collections.RepeatedField<Header> fields, string kind)
+    {
+        foreach (var field in fields)
+        {
+            if (field.Name.Length == 0 || field.Name.AsSpan().ContainsAnyExcept(TokenChars))
+            {
+                return $"{kind} name '{Printable(field.Name)}' is not a token";
+            }
+
+            if (field.Value.AsSpan().ContainsAnyExcept(ValueChars))
+            {
+                return $"{kind} {field.Name} has a control or non-ASCII character in its value";
+            }
+        }
+
+        return null;
+    }
+
+    private static Task AnswerInvalidAsync(HttpContext context, string reason)
+    {
+        var logger = context.RequestServices.GetRequiredService<ILoggerFactory>().CreateLogger(typeof(ResponseWriter));
+        EdgeLog.InvalidOriginResponse(logger, context.Request.Method, context.Request.Path, reason);
+        return ErrorResponses.WriteAsync(context, StatusCodes.Status502BadGateway, ErrorResponses.InvalidOriginResponse,
+            $"the origin's response is not valid HTTP: {reason}");
+    }
+
+    /// <summary>A name for a log line, its control characters shown as escapes.</summary>
+    private static string Printable(string text)
+        => text.Length > 64 ? Printable(text[..64]) + "..." : text.Replace("\r", "\\r", StringComparison.Ordinal).Replace("\n", "\\n", StringComparison.Ordinal).Replace("\0", "\\0", StringComparison.Ordinal);
 }

@@ -44,6 +44,9 @@ internal sealed class TestServer : IAsyncDisposable
     /// <summary>Log lines at Warning and above.</summary>
     public IReadOnlyCollection<string> WarningLogs => _logs.Warnings;
 
+    /// <summary>Every log line so far.</summary>
+    public IReadOnlyCollection<string> Logs => _logs.Lines;
+
     /// <summary>The first TCP address with this scheme, e.g. "https".</summary>
     public Uri AddressOf(string scheme)
         => new(_addresses.First(a => a.StartsWith(scheme + "://", StringComparison.Ordinal) && !a.Contains("://unix:", StringComparison.Ordinal)));
@@ -83,10 +86,18 @@ internal sealed class TestServer : IAsyncDisposable
     }
 
     /// <summary>Starts an edge tunnelling to <paramref name="origin"/>; with <paramref name="waitForTunnel"/>, returns once the stream is up.</summary>
-    public static async Task<TestServer> StartEdgeAsync(ITestOutputHelper output, Uri origin, string[] args, bool waitForTunnel = true)
+    /// <param name="kestrel">Applied after the edge's own Kestrel settings (e.g. a shorter timeout to keep a test short).</param>
+    public static async Task<TestServer> StartEdgeAsync(ITestOutputHelper output, Uri origin, string[] args, bool waitForTunnel = true, Action<KestrelServerOptions>? kestrel = null)
     {
         XunitLoggerProvider? logs = null;
-        var app = EdgeApp.Build(["--listen", "127.0.0.1:0", "--origin", origin.ToString().TrimEnd('/'), .. args], b => logs = RouteLogs(b, output, "edge"));
+        var app = EdgeApp.Build(["--listen", "127.0.0.1:0", "--origin", origin.ToString().TrimEnd('/'), .. args], b =>
+        {
+            logs = RouteLogs(b, output, "edge");
+            if (kestrel is not null)
+            {
+                b.Services.PostConfigure(kestrel);
+            }
+        });
         await app.StartAsync().DefaultTimeout();
         var server = new TestServer(app, logs!);
         if (waitForTunnel)

@@ -14,6 +14,9 @@ internal sealed class XunitLoggerProvider(ITestOutputHelper output, string prefi
 
     public ConcurrentQueue<string> Warnings { get; } = new();
 
+    /// <summary>Every line, for tests that expect a particular entry (e.g. why a stream ended).</summary>
+    public ConcurrentQueue<string> Lines { get; } = new();
+
     public ILogger CreateLogger(string categoryName) => new Logger(this, categoryName);
 
     public void Dispose()
@@ -30,6 +33,7 @@ internal sealed class XunitLoggerProvider(ITestOutputHelper output, string prefi
         public void Log<TState>(LogLevel logLevel, EventId eventId, TState state, Exception? exception, Func<TState, Exception?, string> formatter)
         {
             var line = $"{DateTime.Now:HH:mm:ss.fff} {provider.Prefix} {logLevel} {category}: {formatter(state, exception)}{(exception is null ? "" : " " + exception.GetType().Name + ": " + exception.Message)}";
+            provider.Lines.Enqueue(line);
             if (logLevel >= LogLevel.Error)
             {
                 provider.Errors.Enqueue(line);

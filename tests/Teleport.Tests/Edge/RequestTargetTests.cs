@@ -10,12 +10,22 @@ public sealed class RequestTargetTests
     [InlineData("/")]
     [InlineData("/a/b?x=1&y=2")]
     [InlineData("/files/a%2Fb%2fc?name=%C3%A9t%C3%A9")]
-    [InlineData("/odd/..;/%2e%2E/./a b?q=a+b&&=&x=%zz#frag")]
+    [InlineData("/odd/..;/%2e%2E/./a?q=a+b&&=&x=%zz#frag")]
     [InlineData("//double//slashes?")]
     [InlineData("/redirect?to=http://other/x")]
     [InlineData("*")]
     public void PathAndQuery_OriginFormOrAsterisk_PassedThroughByteForByte(string raw)
         => Assert.Equal(raw, RequestTarget.PathAndQuery(Context(raw)));
+
+    // Whatever the server let through, no space, control or non-ASCII character goes on raw: the upstream's request line stays well-formed.
+    [Theory]
+    [InlineData("/a b", "/a%20b")]
+    [InlineData("/a\u0001b?c\u007fd", "/a%01b?c%7Fd")]
+    [InlineData("/x\r\nHost: evil", "/x%0D%0AHost:%20evil")]
+    [InlineData("/caf\u00e9?q=\u2603", "/caf%C3%A9?q=%E2%98%83")]
+    [InlineData("http://h/a b", "/a%20b")]
+    public void PathAndQuery_InvalidCharacters_PercentEncoded(string raw, string forwarded)
+        => Assert.Equal(forwarded, RequestTarget.PathAndQuery(Context(raw)));
 
     [Theory]
     [InlineData("http://example.com/a/b?x=1", "/a/b?x=1")]
