@@ -29,6 +29,7 @@ public sealed class EdgeHttpHostilityTests(ITestOutputHelper output)
         { "no-host", "GET /a HTTP/1.1\r\n\r\n" },
         { "space-in-target", "GET /a b HTTP/1.1\r\nHost: x\r\n\r\n" },
         { "bad-version", "GET /a HTTP/1.2\r\nHost: x\r\n\r\n" },
+        { "chunk-size-overflow", "POST /a HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\nFFFFFFFFFFFFFFFFFFFF\r\nabc\r\n0\r\n\r\n" },
     };
 
     [Theory]

@@ -36,6 +36,7 @@ public sealed class HostileEdgeTests(ITestOutputHelper output)
             $"http://{v}/x", $"https://{v}/x", $"HTTP://{v}", v, $"{v}/x", "*", $"//{v}/x", $"///{v}/x", $"/\\{v}/x", $"\\\\{v}\\x",
             $"@{v}/x", $"/@{v}/x", $"user:pass@{v}/x", $"/%2F%2F{v}/x", $"/%2f%2f{v}/x", $"/x?next=http://{v}/", $"/x#@{v}",
             $"http:{v}/x", $"http:/{v}/x", $" http://{v}/x", $"\thttp://{v}/x", "/x/../../..",
+            $"/x HTTP/1.1\r\nHost: {v}\r\n\r\nGET /smuggled", "/x\0y", $"/x\r\nHost: {v}", "/\u00e9",
         ];
         (string Name, string Value)[] fields =
         [
@@ -90,6 +91,9 @@ public sealed class HostileEdgeTests(ITestOutputHelper output)
             output.WriteLine($"upstream got: {r.Method} {Escape(r.RawTarget)}");
         }
 
+        // Nothing smuggled into a second request, nothing raw in a request line.
+        Assert.DoesNotContain(echo.Requests, r => r.RawTarget.Contains("smuggled", StringComparison.Ordinal) || r.RawTarget.AsSpan().ContainsAnyExceptInRange('!', '~'));
+
         Assert.Equal(answers.Values.Count(a => a.KindCase == OriginItem.KindOneofCase.ResponseStart), echo.Requests.Count);
         Assert.All(echo.Requests, r =>
         {
@@ -111,6 +115,8 @@ public sealed class HostileEdgeTests(ITestOutputHelper output)
         { "compressed-without-codec", StatusCode.InvalidArgument },
         { "absurd-declared-length", StatusCode.ResourceExhausted },
         { "message-over-limit", StatusCode.ResourceExhausted },
+        { "no-hello-garbage", StatusCode.InvalidArgument },
+        { "garbage-after-hello", StatusCode.InvalidArgument },
     };
 
     // A violation ends that stream only: its held upstream request is aborted, the neighbour stream keeps
@@ -135,6 +141,9 @@ public sealed class HostileEdgeTests(ITestOutputHelper output)
             output.WriteLine($"{violation}: {code} {detail}");
             Assert.Equal(expected, code);
         }
+
+        // One line in the origin's log names the peer's fault.
+        await origin.WaitUntilAsync(s => s.WarningLogs.Any(l => l.Contains($"ended with {expected}:", StringComparison.Ordinal))).DefaultTimeout();
 
         // Everything the hostile stream held is let go; the neighbour's exchange is still running.
         await origin.WaitUntilAsync(_ => held.Aborted == held.Arrived - 1).DefaultTimeout();

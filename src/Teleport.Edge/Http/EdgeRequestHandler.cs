@@ -95,9 +95,20 @@ internal sealed class EdgeRequestHandler
 
         var request = context.Request;
         var hasBody = context.Features.Get<IHttpRequestBodyDetectionFeature>()?.CanHaveBody ?? true;
-        var read = hasBody
-            ? await PooledBody.ReadAsync(request.Body, request.ContentLength, (int)connection.MaxRequestBodySize, aborted)
-            : default;
+        PooledBody read;
+        try
+        {
+            read = hasBody ? await PooledBody.ReadAsync(request.Body, request.ContentLength, (int)connection.MaxRequestBodySize, aborted) : default;
+        }
+        catch (IOException ex) when (!aborted.IsCancellationRequested)
+        {
+            // Kestrel found the body's framing broken (a bad chunk) or too slow (the minimum data rate): nothing of it is forwarded.
+            var status = ex is BadHttpRequestException bad ? bad.StatusCode : StatusCodes.Status400BadRequest;
+            await ErrorResponses.WriteAsync(context, status, status == StatusCodes.Status408RequestTimeout ? "request-timeout" : "bad-request",
+                $"the request body cannot be read: {ex.Message.TrimEnd('.')}");
+            return EdgeOutcome.Rejected;
+        }
+
         if (read.TooLarge)
         {
             await ErrorResponses.WriteAsync(context, StatusCodes.Status413PayloadTooLarge, "request-too-large",

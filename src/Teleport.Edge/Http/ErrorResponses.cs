@@ -53,6 +53,7 @@ internal static class ErrorResponses
     private static string ReasonPhrase(int status) => status switch
     {
         400 => "Bad Request",
+        408 => "Request Timeout",
         413 => "Content Too Large",
         502 => "Bad Gateway",
         503 => "Service Unavailable",

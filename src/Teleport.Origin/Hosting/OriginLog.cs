@@ -10,7 +10,7 @@ internal static partial class OriginLog
     public static partial void StreamOpened(ILogger logger, string peer, string agent);
 
     [LoggerMessage(EventId = 2, EventName = "StreamClosed", Level = LogLevel.Information,
-        Message = "Tunnel stream from {Peer} closed: {Reason}. Its open exchanges were abandoned.")]
+        Message = "Tunnel stream from {Peer} closed: {Reason}.")]
     public static partial void StreamClosed(ILogger logger, string peer, string reason);
 
     [LoggerMessage(EventId = 3, EventName = "UpstreamFailed", Level = LogLevel.Warning,
@@ -36,4 +36,8 @@ internal static partial class OriginLog
     [LoggerMessage(EventId = 8, EventName = "UpstreamTlsUnverified", Level = LogLevel.Warning,
         Message = "INSECURE: --upstream-insecure is set, so the TLS certificates of https upstreams are NOT checked and anyone on the path can read and change the traffic. For tests only.")]
     public static partial void UpstreamTlsUnverified(ILogger logger);
+
+    [LoggerMessage(EventId = 9, EventName = "StreamRefused", Level = LogLevel.Warning,
+        Message = "Tunnel stream from {Peer} ended with {Status}: {Reason}.")]
+    public static partial void StreamRefused(ILogger logger, string peer, Grpc.Core.StatusCode status, string reason);
 }

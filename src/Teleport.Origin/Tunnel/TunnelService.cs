@@ -1,3 +1,4 @@
+using Google.Protobuf;
 using Grpc.Core;
 using Microsoft.Extensions.Options;
 using Teleport.Origin.Diagnostics;
@@ -43,7 +44,17 @@ internal sealed class TunnelService : global::Teleport.Protocol.V1.Tunnel.Tunnel
             throw new RpcException(new Status(StatusCode.Unavailable, "the origin is shutting down"));
         }
 
-        var hello = await ReadHelloAsync(requestStream, context);
+        EdgeHello hello;
+        try
+        {
+            hello = await ReadHelloAsync(requestStream, context);
+        }
+        catch (RpcException ex)
+        {
+            OriginLog.StreamRefused(_logger, context.Peer, ex.StatusCode, ex.Status.Detail);
+            throw;
+        }
+
         var sending = StreamCodecs.Resolve(_options.Compression, hello.Capabilities.Contains(StreamCodecs.Capability(StreamCodecs.Brotli)))
             ?? throw new RpcException(new Status(StatusCode.FailedPrecondition,
                 $"this origin sends brotli stream compression (--compression brotli), which the edge does not accept; its capabilities: [{string.Join(", ", hello.Capabilities)}]"));
@@ -75,7 +86,13 @@ internal sealed class TunnelService : global::Teleport.Protocol.V1.Tunnel.Tunnel
             var drained = await session.RunAsync(requestStream, responseStream, context.CancellationToken, _stopping);
             OriginLog.StreamClosed(_logger, context.Peer, drained ? "the origin is shutting down" : "the edge ended the stream");
         }
-        catch (Exception ex) when (ex is not RpcException)
+        catch (Exception ex) when (ProtocolViolation(ex) is { } violation)
+        {
+            // A peer breaking the contract: one log line naming it, and a precise status for the peer.
+            OriginLog.StreamRefused(_logger, context.Peer, violation.StatusCode, violation.Status.Detail);
+            throw violation;
+        }
+        catch (Exception ex)
         {
             OriginLog.StreamClosed(_logger, context.Peer, ex.GetBaseException().Message.TrimEnd('.'));
         }
@@ -84,6 +101,17 @@ internal sealed class TunnelService : global::Teleport.Protocol.V1.Tunnel.Tunnel
             _counters.StreamClosed();
         }
     }
+
+    /// <summary>The status a stream ends with when the edge broke the contract; null for other failures (connection lost, ...).</summary>
+    private static RpcException? ProtocolViolation(Exception ex) => ex switch
+    {
+        RpcException rpc => rpc,
+        InvalidProtocolBufferException => NotAFrame(ex),
+        _ => null,
+    };
+
+    private static RpcException NotAFrame(Exception ex)
+        => new(new Status(StatusCode.InvalidArgument, $"protocol violation: a message is not a valid EdgeFrame ({ex.Message.TrimEnd('.')})"));
 
     private int ReceiveLimit => BatchLimits.ReceiveLimit(_options.MaxRequestBodySize, _options.MaxBatchBytes);
 
@@ -99,6 +127,10 @@ internal sealed class TunnelService : global::Teleport.Protocol.V1.Tunnel.Tunnel
         catch (OperationCanceledException) when (!context.CancellationToken.IsCancellationRequested)
         {
             throw new RpcException(new Status(StatusCode.DeadlineExceeded, $"no hello within {HelloTimeout.TotalSeconds} s"));
+        }
+        catch (InvalidProtocolBufferException ex)
+        {
+            throw NotAFrame(ex);
         }
 
         if (!received || requestStream.Current.KindCase != EdgeFrame.KindOneofCase.Hello)

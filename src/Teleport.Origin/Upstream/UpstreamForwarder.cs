@@ -50,6 +50,13 @@ internal sealed class UpstreamForwarder
             return Task.FromResult(ErrorItem.Create(id, ErrorCode.BadRequest, $"request target '{Shorten(target)}' is not in origin form (/path?query)"));
         }
 
+        // The target goes into the upstream's request line byte for byte: a space, CR/LF or control character
+        // would let a peer write a second request there (smuggling). A conforming edge percent-encodes them.
+        if (target.AsSpan().ContainsAnyExceptInRange('!', '~'))
+        {
+            return Task.FromResult(ErrorItem.Create(id, ErrorCode.BadRequest, "request target holds a character that must be percent-encoded (space, control or non-ASCII)"));
+        }
+
         return _upstreams.Pick() is { } upstream
             ? ForwardToAsync(id, start, upstream, mayRetry: true, maxResponseBody, cancellationToken)
             : Task.FromResult(ErrorItem.Create(id, ErrorCode.NoUpstream, _health.AllDown));
