@@ -35,9 +35,11 @@ public sealed class OverloadTests(ITestOutputHelper output)
         }
 
         // The first storm warms pools and caches; bounded memory means the second one leaves no more behind.
-        await StormAsync(edge);
+        // 64 client connections, kept for both storms, so the client's own sockets do not blur the figures.
+        using var stormClient = new HttpClient(new SocketsHttpHandler { UseProxy = false, MaxConnectionsPerServer = 64 }) { BaseAddress = edge.Address };
+        await StormAsync(stormClient);
         var baseline = ManagedMemory();
-        await StormAsync(edge);
+        await StormAsync(stormClient);
         var after = ManagedMemory();
 
         release.SetResult();
@@ -47,10 +49,9 @@ public sealed class OverloadTests(ITestOutputHelper output)
         Assert.InRange(after - baseline, long.MinValue, 8L * 1024 * 1024);
     }
 
-    /// <summary>2000 requests at once against a full origin: each is refused at once, none waits in a queue.</summary>
-    private async Task StormAsync(TestServer edge)
+    /// <summary>2000 requests, 64 at a time, against a full origin: each is refused at once, none waits in a queue.</summary>
+    private async Task StormAsync(HttpClient client)
     {
-        using var client = edge.CreateClient();
         var storm = Stopwatch.StartNew();
         var refused = await Task.WhenAll(Enumerable.Range(0, 2000).Select(_ => client.GetAsync("/hold"))).DefaultTimeout();
         output.WriteLine($"2000 refusals in {storm.ElapsedMilliseconds} ms");
