@@ -12,6 +12,15 @@ internal static class TunnelProtocol
     /// <summary>Capability of an edge that understands drain items (docs/protocol.md, "Drain").</summary>
     public const string DrainCapability = "drain";
 
+    /// <summary>Capability of a side that streams bodies in chunks under per-exchange windows (docs/protocol.md, "Streamed bodies").</summary>
+    public const string StreamingCapability = "streaming";
+
+    /// <summary>Body bytes of one exchange a sender may have unacknowledged when the receiver announces no window.</summary>
+    public const int DefaultExchangeWindow = 256 * 1024;
+
+    /// <summary>Largest body chunk our sides send: small enough that one exchange's body cannot crowd out others in a message.</summary>
+    public const int BodyChunkBytes = 32 * 1024;
+
     /// <summary>gRPC's default message size limit, assumed when a peer announces none.</summary>
     public const int GrpcDefaultMaxMessageBytes = 4 * 1024 * 1024;
 

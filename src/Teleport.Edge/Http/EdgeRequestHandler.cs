@@ -132,9 +132,10 @@ internal sealed class EdgeRequestHandler
             var deadline = Environment.TickCount64 + _deadlineMs;
 
             OriginItem answer;
+            PendingExchange? exchange;
             for (var attempt = 1; ; attempt++)
             {
-                answer = await ExchangeAsync(connection, start, size, deadline, body, aborted);
+                (answer, exchange) = await ExchangeAsync(connection, start, size, deadline, body, aborted);
                 if (aborted.IsCancellationRequested)
                 {
                     return EdgeOutcome.Aborted;
@@ -158,6 +159,11 @@ internal sealed class EdgeRequestHandler
                 connection = next;
             }
 
+            if (answer.ResponseStart is { BodyFollows: true } head && exchange?.Body is not null)
+            {
+                return await StreamedResponse.WriteAsync(context, connection, exchange, head);
+            }
+
             await WriteAnswerAsync(context, answer);
             return OutcomeOf(answer);
         }
@@ -168,12 +174,12 @@ internal sealed class EdgeRequestHandler
     }
 
     /// <summary>One attempt: registers the exchange on <paramref name="connection"/>, queues its start and waits for the answer.</summary>
-    private static async Task<OriginItem> ExchangeAsync(TunnelConnection connection, RequestStart start, int size, long deadline, RequestBody? body, CancellationToken aborted)
+    private static async Task<(OriginItem Answer, PendingExchange? Exchange)> ExchangeAsync(TunnelConnection connection, RequestStart start, int size, long deadline, RequestBody? body, CancellationToken aborted)
     {
         var exchange = connection.TryBegin(deadline, body);
         if (exchange is null)
         {
-            return LocalErrors.NotSent;
+            return (LocalErrors.NotSent, null);
         }
 
         await connection.SendAsync(exchange, new EdgeItem { ExchangeId = exchange.Id, RequestStart = start }, size, aborted);
@@ -181,7 +187,7 @@ internal sealed class EdgeRequestHandler
         {
             var answer = await exchange.Answer;
             // Lost with the stream before its start went out: the origin never saw it.
-            return ReferenceEquals(answer, LocalErrors.TunnelLost) && !exchange.Written ? LocalErrors.NotSent : answer;
+            return (ReferenceEquals(answer, LocalErrors.TunnelLost) && !exchange.Written ? LocalErrors.NotSent : answer, exchange);
         }
     }
 

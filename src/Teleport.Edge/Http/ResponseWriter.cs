@@ -21,14 +21,16 @@ internal static class ResponseWriter
     /// Writes <paramref name="start"/>, or, when it cannot be a valid HTTP response (a status outside 200-599,
     /// a field that is not a token or a value with control characters), answers 502 without writing any of it.
     /// Only a broken or hostile origin sends such a thing: the origin's HTTP client refuses them from upstreams.
+    /// A head with body_follows is written with the body bytes it holds and sent at once; the rest follows.
     /// </summary>
-    public static async Task WriteAsync(HttpContext context, ResponseStart start)
+    /// <returns>False when the response was refused (502 written instead).</returns>
+    public static async Task<bool> WriteAsync(HttpContext context, ResponseStart start)
     {
         // Everything is checked before the first byte goes out: a trailer found bad after the body could only cut the response.
         if (Refuse(start) is { } reason)
         {
             await AnswerInvalidAsync(context, reason);
-            return;
+            return false;
         }
 
         var response = context.Response;
@@ -60,7 +62,7 @@ internal static class ResponseWriter
             // What Kestrel still refuses (e.g. a Content-Length that is no number). Nothing has been sent yet.
             response.Clear();
             await AnswerInvalidAsync(context, ex.Message);
-            return;
+            return false;
         }
 
         var status = start.Status;
@@ -68,13 +70,29 @@ internal static class ResponseWriter
         {
             // RFC 9110 8.6: never on a 204, and Kestrel fails the response (a 500) if the field is there.
             headers.ContentLength = null;
-            return;
+            return true;
         }
 
         if (HttpMethods.IsHead(context.Request.Method) || status == 304)
         {
             // No body: any Content-Length the upstream sent stays as it describes the resource.
-            return;
+            return true;
+        }
+
+        if (start.BodyFollows)
+        {
+            // Length unknown unless the upstream said it (then it stays, and Kestrel holds the body to it); the head
+            // goes out now, so that a client of an event stream sees it before the first event.
+            if (start.Body.Length > 0)
+            {
+                await response.Body.WriteAsync(start.Body.Memory, context.RequestAborted);
+            }
+            else
+            {
+                await response.StartAsync(context.RequestAborted);
+            }
+
+            return true;
         }
 
         var body = start.Body;
@@ -92,12 +110,39 @@ internal static class ResponseWriter
 
         if (trailers)
         {
-            foreach (var trailer in start.Trailers)
+            AppendTrailers(response, start.Trailers);
+        }
+
+        return true;
+    }
+
+    /// <summary>
+    /// Ends a streamed body: appends the trailers of its last chunk where the client's protocol carries them (they
+    /// are dropped otherwise, as for a whole body); false when one is not valid, and the response must be cut off.
+    /// </summary>
+    public static bool TryFinish(HttpContext context, BodyChunk last)
+    {
+        if (last.Trailers.Count == 0 || !context.Response.SupportsTrailers() || context.Response.ContentLength is not null)
+        {
+            return true;
+        }
+
+        if (RefuseFields(last.Trailers, "trailer") is not null)
+        {
+            return false;
+        }
+
+        AppendTrailers(context.Response, last.Trailers);
+        return true;
+    }
+
+    private static void AppendTrailers(HttpResponse response, Google.Protobuf.Collections.RepeatedField<Header> trailers)
+    {
+        foreach (var trailer in trailers)
+        {
+            if (!HopByHopHeaders.IsHopByHop(trailer.Name, default))
             {
-                if (!HopByHopHeaders.IsHopByHop(trailer.Name, default))
-                {
-                    response.AppendTrailer(trailer.Name, trailer.Value);
-                }
+                response.AppendTrailer(trailer.Name, trailer.Value);
             }
         }
     }

@@ -12,6 +12,8 @@ internal static class LocalErrors
 
     public static readonly OriginItem NoAnswer = Error(ErrorCode.UpstreamTimeout, "the origin did not answer in time");
 
+    public static readonly OriginItem BrokenBody = Error(ErrorCode.UpstreamResponse, "the origin broke off the response body");
+
     public static readonly OriginItem Abandoned = Error(ErrorCode.Unspecified, "the client went away");
 
     private static OriginItem Error(ErrorCode code, string message)

@@ -1,3 +1,4 @@
+using System.Threading.Channels;
 using Teleport.Protocol.Framing;
 using Teleport.Protocol.V1;
 
@@ -13,8 +14,61 @@ internal sealed class PendingExchange(ulong id, long deadline, RequestBody? body
 
     public ulong Id { get; } = id;
 
-    /// <summary><see cref="Environment.TickCount64"/> after which the edge stops waiting.</summary>
-    public long Deadline { get; } = deadline;
+    private Channel<OriginItem>? _body;
+    private long _deadline = deadline;
+    private int _ungranted;
+
+    /// <summary><see cref="Environment.TickCount64"/> after which the edge stops waiting; none once a streamed body has begun.</summary>
+    public long Deadline => Volatile.Read(ref _deadline);
+
+    /// <summary>The rest of a streamed response, chunk by chunk, after a head with body_follows; null otherwise.</summary>
+    public ChannelReader<OriginItem>? Body => _body?.Reader;
+
+    /// <summary>
+    /// A head with body_follows arrived: its chunks go to <see cref="Body"/> from now on, and the request timeout no
+    /// longer applies (a download or an event stream lasts as long as it lasts; the client or the origin ends it).
+    /// </summary>
+    /// <param name="headBytes">The body bytes the head itself holds (they count against the window too).</param>
+    public void BeginBody(int headBytes)
+    {
+        _ungranted = headBytes;
+        _body = Channel.CreateUnbounded<OriginItem>(new UnboundedChannelOptions { SingleReader = true, SingleWriter = true });
+        Volatile.Write(ref _deadline, long.MaxValue);
+    }
+
+    /// <summary>
+    /// Passes on a chunk (the last one ends the body); false when it would take the body past <paramref name="window"/> bytes received and not yet
+    /// granted back: an origin that ignores the window could otherwise fill the edge's memory.
+    /// </summary>
+    public bool TryDeliverBody(OriginItem chunk, int window)
+    {
+        if (Interlocked.Add(ref _ungranted, chunk.ResponseBody.Data.Length) > window)
+        {
+            return false;
+        }
+
+        if (_body is { } body && body.Writer.TryWrite(chunk) && chunk.ResponseBody.End)
+        {
+            body.Writer.TryComplete();
+        }
+
+        return true;
+    }
+
+    /// <summary>The handler has given <paramref name="bytes"/> back to the origin's window.</summary>
+    public void Granted(int bytes) => Interlocked.Add(ref _ungranted, -bytes);
+
+    /// <summary>
+    /// Ends a streamed body with <paramref name="last"/>: its last chunk, or what broke it off (an error, the stream
+    /// lost, the client gone). Nothing is passed on after the first end.
+    /// </summary>
+    public void FinishBody(OriginItem last)
+    {
+        if (_body is { } body && body.Writer.TryWrite(last))
+        {
+            body.Writer.TryComplete();
+        }
+    }
 
     /// <summary>The origin's answer, or a local error item when the tunnel fails first.</summary>
     public Task<OriginItem> Answer => _answer.Task;

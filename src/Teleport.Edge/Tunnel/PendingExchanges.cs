@@ -36,6 +36,14 @@ internal sealed class PendingExchanges
         }
     }
 
+    public bool TryGet(ulong id, out PendingExchange? exchange)
+    {
+        lock (_lock)
+        {
+            return _byId.TryGetValue(id, out exchange);
+        }
+    }
+
     public bool TryRemove(ulong id, out PendingExchange? exchange)
     {
         lock (_lock)

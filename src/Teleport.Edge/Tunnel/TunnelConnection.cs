@@ -122,6 +122,7 @@ internal sealed class TunnelConnection : IAsyncDisposable
         if (_pending.TryRemove(exchange.Id, out _))
         {
             exchange.TryComplete(answer);
+            exchange.FinishBody(answer);
             SendCancel(exchange.Id, reason);
         }
     }
@@ -156,6 +157,7 @@ internal sealed class TunnelConnection : IAsyncDisposable
         foreach (var exchange in _pending.Close())
         {
             exchange.TryComplete(LocalErrors.TunnelLost);
+            exchange.FinishBody(LocalErrors.TunnelLost);
         }
 
         return reason;
@@ -211,15 +213,75 @@ internal sealed class TunnelConnection : IAsyncDisposable
                 {
                     OnControl(item);
                 }
-                else if (_pending.TryRemove(item.ExchangeId, out var exchange))
+                else
                 {
-                    // An answer for an exchange already abandoned (client gone, deadline) is dropped.
-                    exchange!.TryComplete(item);
+                    OnAnswer(item);
                 }
             }
         }
 
         throw new IOException("The origin ended the tunnel stream.");
+    }
+
+    /// <summary>
+    /// An item of an exchange: its answer (a whole response or an error), or a streamed response's head, chunks and
+    /// end. Items for an exchange no longer waited for (client gone, deadline) are dropped.
+    /// </summary>
+    private void OnAnswer(OriginItem item)
+    {
+        if (!_pending.TryGet(item.ExchangeId, out var exchange))
+        {
+            return;
+        }
+
+        switch (item.KindCase)
+        {
+            case OriginItem.KindOneofCase.ResponseStart when item.ResponseStart.BodyFollows && exchange!.Body is null:
+                exchange.BeginBody(item.ResponseStart.Body.Length);
+                exchange.TryComplete(item);
+                break;
+            case OriginItem.KindOneofCase.ResponseBody when exchange!.Body is not null:
+                if (!exchange.TryDeliverBody(item, Protocol.TunnelProtocol.DefaultExchangeWindow))
+                {
+                    throw new InvalidOperationException($"Protocol violation: the origin sent more of exchange {item.ExchangeId}'s body than its window allows.");
+                }
+
+                if (item.ResponseBody.End)
+                {
+                    _pending.TryRemove(item.ExchangeId, out _);
+                }
+
+                break;
+            case OriginItem.KindOneofCase.ResponseStart or OriginItem.KindOneofCase.Error:
+                _pending.TryRemove(item.ExchangeId, out _);
+                if (exchange!.Body is not null)
+                {
+                    // Broken off mid-body (or a second head, which breaks it just the same).
+                    exchange.FinishBody(item.KindCase == OriginItem.KindOneofCase.Error ? item : LocalErrors.BrokenBody);
+                }
+                else
+                {
+                    exchange.TryComplete(item);
+                }
+
+                break;
+            default:
+                // A chunk with no head before it, or a kind of a later version: nothing this exchange can use.
+                break;
+        }
+    }
+
+    /// <summary>Lets the origin send <paramref name="bytes"/> more of a streamed response's body; waits for room in the queue.</summary>
+    public async ValueTask GrantAsync(PendingExchange exchange, int bytes, CancellationToken cancellationToken)
+    {
+        try
+        {
+            await _writer.EnqueueAsync(new OutgoingItem<EdgeItem>(new EdgeItem { ExchangeId = exchange.Id, WindowUpdate = new WindowUpdate { Bytes = (uint)bytes } }, 16), cancellationToken);
+        }
+        catch (System.Threading.Channels.ChannelClosedException)
+        {
+            // The stream has ended; the body reader learns it from the body itself.
+        }
     }
 
     /// <summary>A control item (exchange id 0): a pong or a drain; kinds from later versions are ignored.</summary>

@@ -175,7 +175,8 @@ internal sealed class TunnelLink
                     Agent = TunnelProtocol.Agent("teleport-edge"),
                     // What the edge will send if the origin lists the capability (otherwise it falls back or fails).
                     StreamCompression = _options.Compression is TunnelCompression.Auto or TunnelCompression.Brotli ? StreamCodecs.Brotli : string.Empty,
-                    Capabilities = { StreamCodecs.Capability(StreamCodecs.Brotli), TunnelProtocol.DrainCapability },
+                    Capabilities = { StreamCodecs.Capability(StreamCodecs.Brotli), TunnelProtocol.DrainCapability, TunnelProtocol.StreamingCapability },
+                    ExchangeWindow = TunnelProtocol.DefaultExchangeWindow,
                 },
             }, cancellationToken);
 

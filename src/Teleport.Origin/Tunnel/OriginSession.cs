@@ -25,9 +25,13 @@ internal sealed class OriginSession
     private readonly ILogger _logger;
     private readonly OriginActivity _activity;
     private readonly bool _edgeDrains;
-    private readonly ConcurrentDictionary<ulong, ExchangeCancellation> _running = new();
+    private readonly bool _edgeStreams;
+    private readonly int _edgeWindow;
+    private readonly Func<OutgoingItem<OriginItem>, ValueTask> _answer;
+    private readonly ConcurrentDictionary<ulong, RunningExchange> _running = new();
     private readonly int _maxConcurrent;
     private readonly int _maxResponseBody;
+    private readonly int _maxStreamedBody;
     private readonly TimeSpan _timeout;
     private readonly TimeSpan _drainTimeout;
     private int _active;
@@ -43,6 +47,9 @@ internal sealed class OriginSession
         _forwarder = forwarder;
         _activity = activity;
         _edgeDrains = hello.Capabilities.Contains(Protocol.TunnelProtocol.DrainCapability);
+        _edgeStreams = hello.Capabilities.Contains(Protocol.TunnelProtocol.StreamingCapability);
+        _edgeWindow = hello.ExchangeWindow == 0 ? Protocol.TunnelProtocol.DefaultExchangeWindow : (int)Math.Min(hello.ExchangeWindow, int.MaxValue);
+        _answer = AnswerAsync;
         _counters = counters;
         _metrics = metrics;
         _logger = logger;
@@ -51,6 +58,7 @@ internal sealed class OriginSession
         _drainTimeout = options.DrainTimeout;
         var limits = new BatchLimits(options.MaxBatchItems, options.MaxBatchBytes, options.MaxBatchDelay).FitTo(hello.MaxMessageBytes);
         // The edge must be able to take the largest answer in one message.
+        _maxStreamedBody = (int)options.MaxResponseBodySize;
         _maxResponseBody = (int)Math.Min(options.MaxResponseBodySize, Math.Max(0L, EdgeLimit(hello) - BatchLimits.HeadroomBytes));
         // Room for every running exchange's answer plus as many refusals; beyond that answering (and so reading) waits.
         _writer = new BatchWriter<OriginFrame, OriginItem>(CreateFrameBuilder(sending, options.CompressionLevel, out _compressor), limits, 2 * options.MaxConcurrentExchanges, counters);
@@ -197,6 +205,13 @@ internal sealed class OriginSession
                         }
 
                         break;
+                    case EdgeItem.KindOneofCase.WindowUpdate:
+                        if (_running.TryGetValue(item.ExchangeId, out var streaming))
+                        {
+                            streaming.Grant(item.WindowUpdate.Bytes);
+                        }
+
+                        break;
                     case EdgeItem.KindOneofCase.Ping:
                         // At once and best effort: a queue too full for a pong says more about load than the pong would.
                         _writer.TryEnqueue(new OutgoingItem<OriginItem>(new OriginItem
@@ -253,7 +268,7 @@ internal sealed class OriginSession
         }
 
         var timeout = start.TimeoutMs > 0 && start.TimeoutMs < _timeout.TotalMilliseconds ? TimeSpan.FromMilliseconds(start.TimeoutMs) : _timeout;
-        var cancellation = new ExchangeCancellation();
+        var cancellation = new RunningExchange(_answer, _edgeWindow, _maxStreamedBody);
         if (!_running.TryAdd(id, cancellation))
         {
             Interlocked.Decrement(ref _active);
@@ -266,7 +281,7 @@ internal sealed class OriginSession
         return null;
     }
 
-    private async Task RunExchangeAsync(ulong id, RequestStart start, ExchangeCancellation cancellation, TimeSpan timeout)
+    private async Task RunExchangeAsync(ulong id, RequestStart start, RunningExchange cancellation, TimeSpan timeout)
     {
         var outcome = UpstreamOutcome.Cancelled;
         _metrics.ExchangeStarted();
@@ -276,8 +291,8 @@ internal sealed class OriginSession
             OutgoingItem<OriginItem> answer;
             try
             {
-                answer = await _forwarder.ForwardAsync(id, start, _maxResponseBody, cancellation.Token);
-                outcome = OutcomeOf(answer.Item);
+                answer = await _forwarder.ForwardAsync(id, start, _maxResponseBody, _edgeStreams ? cancellation : null, cancellation.Token);
+                outcome = OutcomeOf(answer.Item, cancellation.HeadStatus);
             }
             catch (OperationCanceledException) when (cancellation.IsCancellationRequested)
             {
@@ -335,11 +350,18 @@ internal sealed class OriginSession
     }
 
     /// <summary>The metric's view of the forwarder's answer: the upstream's status class, or what failed.</summary>
-    private static UpstreamOutcome OutcomeOf(OriginItem answer)
+    /// <param name="streamedStatus">The status of a streamed response's head, sent before <paramref name="answer"/> (its last chunk).</param>
+    private static UpstreamOutcome OutcomeOf(OriginItem answer, uint streamedStatus)
     {
-        if (answer.KindCase == OriginItem.KindOneofCase.ResponseStart)
+        var status = answer.KindCase switch
         {
-            return answer.ResponseStart.Status is >= 200 and < 300 ? UpstreamOutcome.Success : UpstreamOutcome.Non2xx;
+            OriginItem.KindOneofCase.ResponseStart => answer.ResponseStart.Status,
+            OriginItem.KindOneofCase.ResponseBody => streamedStatus,
+            _ => 0u,
+        };
+        if (status != 0)
+        {
+            return status is >= 200 and < 300 ? UpstreamOutcome.Success : UpstreamOutcome.Non2xx;
         }
 
         return answer.Error.Code switch
@@ -353,25 +375,4 @@ internal sealed class OriginSession
 
     private static long EdgeLimit(EdgeHello hello)
         => hello.MaxMessageBytes == 0 ? Protocol.TunnelProtocol.GrpcDefaultMaxMessageBytes : hello.MaxMessageBytes;
-
-    /// <summary>An exchange's cancellation, remembering whether the edge (or the stream's end) asked for it.</summary>
-    private sealed class ExchangeCancellation : CancellationTokenSource
-    {
-        private volatile bool _abandoned;
-
-        public bool Abandoned => _abandoned;
-
-        public void Abandon()
-        {
-            _abandoned = true;
-            try
-            {
-                Cancel();
-            }
-            catch (ObjectDisposedException)
-            {
-                // The exchange finished meanwhile.
-            }
-        }
-    }
 }

@@ -71,7 +71,7 @@ internal sealed class TunnelService : global::Teleport.Protocol.V1.Tunnel.Tunnel
                 ProtocolVersion = TunnelProtocol.Version,
                 MaxMessageBytes = (uint)ReceiveLimit,
                 StreamCompression = StreamCodecs.NameOf(sending),
-                Capabilities = { StreamCodecs.Capability(StreamCodecs.Brotli), TunnelProtocol.HeartbeatCapability },
+                Capabilities = { StreamCodecs.Capability(StreamCodecs.Brotli), TunnelProtocol.HeartbeatCapability, TunnelProtocol.StreamingCapability },
                 MaxRequestBodyBytes = (ulong)_options.MaxRequestBodySize,
                 MaxConcurrentExchanges = (uint)_options.MaxConcurrentExchanges,
                 Agent = _agent,

@@ -42,7 +42,8 @@ internal sealed class UpstreamForwarder
     /// caller, which knows which it was.
     /// </summary>
     /// <param name="maxResponseBody">Largest body that may be passed back.</param>
-    public Task<OutgoingItem<OriginItem>> ForwardAsync(ulong id, RequestStart start, int maxResponseBody, CancellationToken cancellationToken)
+    /// <param name="sink">Where a streamed response goes, when the edge takes streamed bodies; null to answer in one item.</param>
+    public Task<OutgoingItem<OriginItem>> ForwardAsync(ulong id, RequestStart start, int maxResponseBody, IResponseBodySink? sink, CancellationToken cancellationToken)
     {
         var target = start.PathAndQuery;
         if (target.Length == 0 || target[0] != '/')
@@ -58,11 +59,11 @@ internal sealed class UpstreamForwarder
         }
 
         return _upstreams.Pick() is { } upstream
-            ? ForwardToAsync(id, start, upstream, mayRetry: true, maxResponseBody, cancellationToken)
+            ? ForwardToAsync(id, start, upstream, mayRetry: true, maxResponseBody, sink, cancellationToken)
             : Task.FromResult(ErrorItem.Create(id, ErrorCode.NoUpstream, _health.AllDown));
     }
 
-    private async Task<OutgoingItem<OriginItem>> ForwardToAsync(ulong id, RequestStart start, UpstreamState upstream, bool mayRetry, int maxResponseBody, CancellationToken cancellationToken)
+    private async Task<OutgoingItem<OriginItem>> ForwardToAsync(ulong id, RequestStart start, UpstreamState upstream, bool mayRetry, int maxResponseBody, IResponseBodySink? sink, CancellationToken cancellationToken)
     {
         var address = upstream.Address;
         HttpRequestMessage request;
@@ -109,7 +110,7 @@ internal sealed class UpstreamForwarder
                     using (response)
                     {
                         _health.Answered(upstream, failed: (int)response.StatusCode >= 500);
-                        return await PackResponseAsync(id, start, response, address, maxResponseBody, cancellationToken);
+                        return await PackResponseAsync(id, start, response, address, maxResponseBody, sink, cancellationToken);
                     }
                 }
             }
@@ -124,7 +125,7 @@ internal sealed class UpstreamForwarder
         // Nothing reached the upstream, so even a POST may go elsewhere; once, so a request never walks the whole list.
         if (mayRetry && _upstreams.Pick(exclude: upstream) is { } other)
         {
-            return await ForwardToAsync(id, start, other, mayRetry: false, maxResponseBody, cancellationToken);
+            return await ForwardToAsync(id, start, other, mayRetry: false, maxResponseBody, sink, cancellationToken);
         }
 
         return ErrorItem.Create(id, ErrorCode.UpstreamConnect, $"cannot connect to upstream {address.Authority}: {connectFailure}");
@@ -187,7 +188,7 @@ internal sealed class UpstreamForwarder
         return request;
     }
 
-    private async Task<OutgoingItem<OriginItem>> PackResponseAsync(ulong id, RequestStart start, HttpResponseMessage response, UpstreamAddress upstream, int maxResponseBody, CancellationToken cancellationToken)
+    private async Task<OutgoingItem<OriginItem>> PackResponseAsync(ulong id, RequestStart start, HttpResponseMessage response, UpstreamAddress upstream, int maxResponseBody, IResponseBodySink? sink, CancellationToken cancellationToken)
     {
         var head = new ResponseStart { Status = (uint)response.StatusCode };
         var connection = response.Headers.NonValidated.TryGetValues("Connection", out var named) ? new StringValues([.. named]) : default;
@@ -199,10 +200,18 @@ internal sealed class UpstreamForwarder
         var body = default(PooledBody);
         if (!noBody)
         {
+            var length = response.Content.Headers.ContentLength;
             try
             {
                 await using var stream = await response.Content.ReadAsStreamAsync(cancellationToken);
-                body = await PooledBody.ReadAsync(stream, response.Content.Headers.ContentLength, maxResponseBody, cancellationToken);
+                if (sink is not null && length is not <= StreamedBody.WholeBodyBytes)
+                {
+                    // Long or of unknown length: it may go out in chunks as it arrives (a download, events).
+                    return await StreamedBody.SendAsync(id, head, size, stream, response, connection, sink.MaxBodyBytes, sink, cancellationToken)
+                        ?? TooLarge(id, upstream, sink.MaxBodyBytes);
+                }
+
+                body = await PooledBody.ReadAsync(stream, length, maxResponseBody, cancellationToken);
             }
             catch (Exception ex) when (ex is HttpRequestException or IOException)
             {
@@ -212,22 +221,31 @@ internal sealed class UpstreamForwarder
 
             if (body.TooLarge)
             {
-                OriginLog.UpstreamFailed(_logger, upstream.Authority, ErrorCode.ResponseTooLarge, $"body over {maxResponseBody} bytes");
-                return ErrorItem.Create(id, ErrorCode.ResponseTooLarge, $"upstream {upstream.Authority} sent a response body over {maxResponseBody} bytes");
+                return TooLarge(id, upstream, maxResponseBody);
             }
 
             head.Body = UnsafeByteOperations.UnsafeWrap(body.Memory);
-            // Known only once the body has been read to its end; only HTTP/2 and chunked bodies can have any
-            // (asking otherwise would allocate an empty collection per response).
-            if (response.Version.Major >= 2 || response.Headers.NonValidated.Contains("Transfer-Encoding"))
-            {
-                size += CopyHeaders(response.TrailingHeaders, head.Trailers, connection);
-            }
+            size += CopyTrailers(response, head.Trailers, connection);
         }
 
         var item = new OriginItem { ExchangeId = id, ResponseStart = head };
         return new OutgoingItem<OriginItem>(item, size + body.Length, body.Buffer);
     }
+
+    private OutgoingItem<OriginItem> TooLarge(ulong id, UpstreamAddress upstream, int maxResponseBody)
+    {
+        OriginLog.UpstreamFailed(_logger, upstream.Authority, ErrorCode.ResponseTooLarge, $"body over {maxResponseBody} bytes");
+        return ErrorItem.Create(id, ErrorCode.ResponseTooLarge, $"upstream {upstream.Authority} sent a response body over {maxResponseBody} bytes");
+    }
+
+    /// <summary>
+    /// Copies trailer fields, known once the body has been read to its end; only HTTP/2 and chunked bodies can
+    /// have any (asking otherwise would allocate an empty collection per response).
+    /// </summary>
+    internal static int CopyTrailers(HttpResponseMessage response, RepeatedField<Header> target, StringValues connection)
+        => response.Version.Major >= 2 || response.Headers.NonValidated.Contains("Transfer-Encoding")
+            ? CopyHeaders(response.TrailingHeaders, target, connection)
+            : 0;
 
     /// <summary>Copies end-to-end fields; returns roughly how many bytes they take.</summary>
     private static int CopyHeaders(HttpHeaders source, RepeatedField<Header> target, StringValues connection)

@@ -1,0 +1,257 @@
+using System.Diagnostics;
+using System.Net;
+using System.Security.Cryptography;
+using System.Text;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Http;
+using Teleport.FunctionalTests.Infrastructure;
+
+namespace Teleport.FunctionalTests;
+
+/// <summary>Streamed response bodies: never buffered whole, flow-controlled per exchange, cut off when broken.</summary>
+public sealed class StreamingTests(ITestOutputHelper output)
+{
+    [Fact]
+    public async Task ServerSentEvents_FirstEventReachesTheClientBeforeTheUpstreamFinishes()
+    {
+        var release = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        await using var up = await TestServer.StartUpstreamAsync(output, app => app.Run(async c =>
+        {
+            c.Response.ContentType = "text/event-stream";
+            await c.Response.WriteAsync("data: one\n\n");
+            await c.Response.Body.FlushAsync();
+            await release.Task.WaitAsync(c.RequestAborted);
+            await c.Response.WriteAsync("data: two\n\n");
+        }));
+        await using var origin = await TestServer.StartOriginAsync(output, up.Address);
+        await using var edge = await TestServer.StartEdgeAsync(output, origin.Address);
+        using var client = edge.CreateClient();
+
+        using var response = await client.GetAsync("/events", HttpCompletionOption.ResponseHeadersRead).DefaultTimeout();
+        using var reader = new StreamReader(await response.Content.ReadAsStreamAsync());
+        // The upstream is still holding its second event: this line can only come through streamed.
+        Assert.Equal("data: one", await reader.ReadLineAsync().DefaultTimeout());
+        release.SetResult();
+
+        Assert.Equal("text/event-stream", response.Content.Headers.ContentType?.MediaType);
+        Assert.Equal("\ndata: two\n\n", await reader.ReadToEndAsync().DefaultTimeout());
+    }
+
+    [Fact]
+    public async Task UpstreamBreaksOffMidBody_ClientResponseIsCutOff_NotCompletedAsIfWhole()
+    {
+        await using var up = await TestServer.StartUpstreamAsync(output, app => app.Run(async c =>
+        {
+            if (c.Request.Path == "/sized")
+            {
+                c.Response.ContentLength = 1024 * 1024;
+            }
+
+            await c.Response.Body.WriteAsync(new byte[200 * 1024]);
+            await c.Response.Body.FlushAsync();
+            c.Abort();
+        }));
+        await using var origin = await TestServer.StartOriginAsync(output, up.Address);
+        await using var edge = await TestServer.StartEdgeAsync(output, origin.Address);
+        using var client = edge.CreateClient();
+
+        foreach (var path in new[] { "/sized", "/chunked" })
+        {
+            using var response = await client.GetAsync(path, HttpCompletionOption.ResponseHeadersRead).DefaultTimeout();
+            Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+            await Assert.ThrowsAnyAsync<HttpRequestException>(() => response.Content.ReadAsByteArrayAsync().DefaultTimeout());
+        }
+
+        // The tunnel itself is fine.
+        Assert.Equal(1, edge.Counters.StreamsOpened);
+    }
+
+    [Fact]
+    public async Task ClientLeavesMidDownload_UpstreamRequestIsAborted()
+    {
+        var upstreamAborted = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        await using var up = await TestServer.StartUpstreamAsync(output, app => app.Run(async c =>
+        {
+            var block = new byte[32 * 1024];
+            try
+            {
+                while (true)
+                {
+                    await c.Response.Body.WriteAsync(block, c.RequestAborted);
+                }
+            }
+            catch (OperationCanceledException)
+            {
+                upstreamAborted.TrySetResult();
+            }
+            catch (IOException)
+            {
+                upstreamAborted.TrySetResult();
+            }
+        }));
+        await using var origin = await TestServer.StartOriginAsync(output, up.Address);
+        await using var edge = await TestServer.StartEdgeAsync(output, origin.Address);
+        using var client = edge.CreateClient();
+
+        using (var response = await client.GetAsync("/endless", HttpCompletionOption.ResponseHeadersRead).DefaultTimeout())
+        {
+            await using var body = await response.Content.ReadAsStreamAsync();
+            var buffer = new byte[64 * 1024];
+            for (var read = 0; read < 1024 * 1024;)
+            {
+                read += await body.ReadAsync(buffer).DefaultTimeout();
+            }
+        }
+
+        // The edge sent a cancel and the origin aborted the upstream request; the tunnel itself stays.
+        await upstreamAborted.Task.DefaultTimeout();
+        Assert.Equal(1, edge.Counters.StreamsOpened);
+    }
+
+    [Fact]
+    public async Task SlowReaderOfABigDownload_DoesNotSlowTheOtherExchanges()
+    {
+        await using var up = await TestServer.StartUpstreamAsync(output, app => app.Run(async c =>
+        {
+            if (c.Request.Path == "/big")
+            {
+                var block = new byte[64 * 1024];
+                for (var i = 0; i < 1024 && !c.RequestAborted.IsCancellationRequested; i++)
+                {
+                    await c.Response.Body.WriteAsync(block, c.RequestAborted);
+                }
+
+                return;
+            }
+
+            await c.Response.WriteAsync("small");
+        }));
+        await using var origin = await TestServer.StartOriginAsync(output, up.Address);
+        await using var edge = await TestServer.StartEdgeAsync(output, origin.Address);
+        using var client = edge.CreateClient();
+
+        var idle = await SmallRequestLatenciesAsync(client, 200);
+        using var download = await client.GetAsync("/big", HttpCompletionOption.ResponseHeadersRead).DefaultTimeout();
+        await using var slow = await download.Content.ReadAsStreamAsync();
+        using var stop = new CancellationTokenSource();
+        var reading = Task.Run(async () =>
+        {
+            // About 1.6 MB/s: the tunnel could move the body far faster, so most of it waits behind the window.
+            var buffer = new byte[16 * 1024];
+            long total = 0;
+            while (!stop.IsCancellationRequested && await slow.ReadAsync(buffer) is > 0 and var n)
+            {
+                total += n;
+                await Task.Delay(10);
+            }
+
+            return total;
+        });
+        await Task.Delay(300);
+        var busy = await SmallRequestLatenciesAsync(client, 200);
+        stop.Cancel();
+        var slowRead = await reading.DefaultTimeout();
+
+        output.WriteLine($"small requests p99: idle {P99(idle):0.00} ms, beside a slow 64 MiB download {P99(busy):0.00} ms; slow reader took {slowRead / 1024} KiB");
+        Assert.InRange(slowRead, 1, 32L * 1024 * 1024);
+        // Within 2x of idle, plus 5 ms for the scheduling noise of a shared 2-core machine.
+        Assert.InRange(P99(busy), 0, (2 * P99(idle)) + 5);
+    }
+
+    private static async Task<List<double>> SmallRequestLatenciesAsync(HttpClient client, int count)
+    {
+        var latencies = new List<double>(count);
+        for (var i = 0; i < count; i++)
+        {
+            var started = Stopwatch.GetTimestamp();
+            Assert.Equal("small", await client.GetStringAsync("/small").DefaultTimeout());
+            latencies.Add(Stopwatch.GetElapsedTime(started).TotalMilliseconds);
+        }
+
+        return latencies;
+    }
+
+    private static double P99(List<double> latencies) => latencies.Order().ElementAt((int)(latencies.Count * 0.99) - 1);
+}
+
+/// <summary>A 1 GiB download through edge and origin: intact, with memory that stays flat. Alone, since it samples the process.</summary>
+[Collection(ProcessWideMeasurements.Name)]
+public sealed class BigDownloadTests(ITestOutputHelper output)
+{
+    private const long Size = 1L << 30;
+
+    [Fact]
+    public async Task OneGibibyteDownload_ArrivesIntact_WorkingSetStaysFlat()
+    {
+        await using var up = await TestServer.StartUpstreamAsync(output, app => app.Run(async c =>
+        {
+            c.Response.ContentLength = Size;
+            var block = new byte[64 * 1024];
+            for (long sent = 0; sent < Size; sent += block.Length)
+            {
+                Pattern.Fill(block, sent);
+                await c.Response.Body.WriteAsync(block, c.RequestAborted);
+            }
+        }));
+        // Uncompressed: a gibibyte through Brotli would test the CPU rather than the streaming (the compressor keeps a fixed window either way).
+        await using var origin = await TestServer.StartOriginAsync(output, up.Address, "--max-response-body-size", "1500MiB", "--compression", "none");
+        await using var edge = await TestServer.StartEdgeAsync(output, origin.Address);
+        using var client = edge.CreateClient();
+        using var process = Process.GetCurrentProcess();
+        GC.Collect();
+        process.Refresh();
+        var baseline = process.WorkingSet64;
+        var peak = baseline;
+        var clock = Stopwatch.StartNew();
+
+        using var response = await client.GetAsync("/big", HttpCompletionOption.ResponseHeadersRead).DefaultTimeout();
+        await using var body = await response.Content.ReadAsStreamAsync();
+        using var received = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
+        var buffer = new byte[256 * 1024];
+        long total = 0;
+        var nextSample = 0L;
+        while (await body.ReadAsync(buffer).DefaultTimeout() is > 0 and var n)
+        {
+            received.AppendData(buffer, 0, n);
+            total += n;
+            if (total >= nextSample)
+            {
+                process.Refresh();
+                peak = Math.Max(peak, process.WorkingSet64);
+                nextSample += 32 * 1024 * 1024;
+            }
+        }
+
+        var elapsed = clock.Elapsed;
+        output.WriteLine($"1 GiB in {elapsed.TotalSeconds:0.0} s ({Size / elapsed.TotalSeconds / 1e6:0} MB/s); working set {baseline >> 20} MiB before, peak {peak >> 20} MiB");
+        Assert.Equal(Size, total);
+        Assert.Equal(Pattern.Sha256(Size), received.GetHashAndReset());
+        Assert.InRange(peak - baseline, long.MinValue, 64L * 1024 * 1024);
+    }
+
+    /// <summary>Bytes that differ along the body (an offset bug cannot go unseen) and compress like text.</summary>
+    private static class Pattern
+    {
+        public static void Fill(byte[] block, long offset)
+        {
+            var line = Encoding.ASCII.GetBytes($"block at {offset,16} ");
+            for (var i = 0; i < block.Length; i++)
+            {
+                block[i] = line[i % line.Length];
+            }
+        }
+
+        public static byte[] Sha256(long size)
+        {
+            using var hash = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
+            var block = new byte[64 * 1024];
+            for (long offset = 0; offset < size; offset += block.Length)
+            {
+                Fill(block, offset);
+                hash.AppendData(block);
+            }
+
+            return hash.GetHashAndReset();
+        }
+    }
+}
