@@ -95,6 +95,16 @@ internal sealed class EdgeRequestHandler
 
         var request = context.Request;
         var hasBody = context.Features.Get<IHttpRequestBodyDetectionFeature>()?.CanHaveBody ?? true;
+        if (hasBody && connection.StreamsBodies && request.ContentLength is not (>= 0 and <= StreamedRequest.WholeBodyBytes))
+        {
+            // Long or of unknown length: the body follows the start in chunks, and such a request is not retried
+            // (its body cannot be read twice).
+            var (streamedStart, streamedSize) = CreateStart(context, ByteString.Empty, 0, hasBody);
+            streamedStart.BodyFollows = true;
+            var (streamedAnswer, streamed) = await StreamedRequest.SendAsync(context, connection, streamedStart, streamedSize, _deadlineMs, aborted);
+            return aborted.IsCancellationRequested ? EdgeOutcome.Aborted : await FinishAsync(context, connection, streamedAnswer, streamed);
+        }
+
         PooledBody read;
         try
         {
@@ -119,16 +129,7 @@ internal sealed class EdgeRequestHandler
         var body = read.Buffer is null ? null : new RequestBody(read);
         try
         {
-            var start = new RequestStart
-            {
-                Method = request.Method,
-                PathAndQuery = RequestTarget.PathAndQuery(context),
-                Body = body is null ? ByteString.Empty : UnsafeByteOperations.UnsafeWrap(body.Memory),
-                HasBody = hasBody,
-                TimeoutMs = _timeoutMs,
-                Protocol = request.Protocol,
-            };
-            var size = RequestHeaders.Copy(request, _forwarded, start.Headers) + read.Length + start.PathAndQuery.Length + 32;
+            var (start, size) = CreateStart(context, body is null ? ByteString.Empty : UnsafeByteOperations.UnsafeWrap(body.Memory), read.Length, hasBody);
             var deadline = Environment.TickCount64 + _deadlineMs;
 
             OriginItem answer;
@@ -159,18 +160,40 @@ internal sealed class EdgeRequestHandler
                 connection = next;
             }
 
-            if (answer.ResponseStart is { BodyFollows: true } head && exchange?.Body is not null)
-            {
-                return await StreamedResponse.WriteAsync(context, connection, exchange, head);
-            }
-
-            await WriteAnswerAsync(context, answer);
-            return OutcomeOf(answer);
+            return await FinishAsync(context, connection, answer, exchange);
         }
         finally
         {
             body?.Release();
         }
+    }
+
+    /// <summary>The exchange's start: everything of the request but the body beyond <paramref name="body"/>; and roughly its size.</summary>
+    private (RequestStart Start, int Size) CreateStart(HttpContext context, ByteString body, int bodyLength, bool hasBody)
+    {
+        var request = context.Request;
+        var start = new RequestStart
+        {
+            Method = request.Method,
+            PathAndQuery = RequestTarget.PathAndQuery(context),
+            Body = body,
+            HasBody = hasBody,
+            TimeoutMs = _timeoutMs,
+            Protocol = request.Protocol,
+        };
+        return (start, RequestHeaders.Copy(request, _forwarded, start.Headers) + bodyLength + start.PathAndQuery.Length + 32);
+    }
+
+    /// <summary>Writes the answer out: a streamed response chunk by chunk, anything else at once.</summary>
+    private async Task<EdgeOutcome> FinishAsync(HttpContext context, TunnelConnection connection, OriginItem answer, PendingExchange? exchange)
+    {
+        if (answer.ResponseStart is { BodyFollows: true } head && exchange?.Body is not null)
+        {
+            return await StreamedResponse.WriteAsync(context, connection, exchange, head);
+        }
+
+        await WriteAnswerAsync(context, answer);
+        return OutcomeOf(answer);
     }
 
     /// <summary>One attempt: registers the exchange on <paramref name="connection"/>, queues its start and waits for the answer.</summary>
@@ -247,7 +270,7 @@ internal sealed class EdgeRequestHandler
     }
 
     /// <summary>What the client-abort callback needs; a class so the callback is a static lambda.</summary>
-    private sealed class AbandonState(TunnelConnection connection, PendingExchange exchange)
+    internal sealed class AbandonState(TunnelConnection connection, PendingExchange exchange)
     {
         public void Abandon() => connection.Abandon(exchange, CancelReason.ClientAborted, LocalErrors.Abandoned);
     }

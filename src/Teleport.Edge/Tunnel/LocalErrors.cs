@@ -16,6 +16,7 @@ internal static class LocalErrors
 
     public static readonly OriginItem Abandoned = Error(ErrorCode.Unspecified, "the client went away");
 
-    private static OriginItem Error(ErrorCode code, string message)
+    /// <summary>A one-off error answer (for messages that name a value).</summary>
+    public static OriginItem Error(ErrorCode code, string message)
         => new() { Error = new ExchangeError { Code = code, Message = message } };
 }

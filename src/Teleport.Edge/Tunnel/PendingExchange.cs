@@ -21,6 +21,25 @@ internal sealed class PendingExchange(ulong id, long deadline, RequestBody? body
     /// <summary><see cref="Environment.TickCount64"/> after which the edge stops waiting; none once a streamed body has begun.</summary>
     public long Deadline => Volatile.Read(ref _deadline);
 
+    /// <summary>The origin's window for this exchange's streamed request body; null when the body went whole.</summary>
+    public SendWindow? UploadWindow { get; private set; }
+
+    /// <summary>The request body will follow the start in chunks, under the origin's <paramref name="window"/>; no deadline until it has.</summary>
+    public void BeginUpload(int window)
+    {
+        UploadWindow = new SendWindow(window);
+        Volatile.Write(ref _deadline, long.MaxValue);
+    }
+
+    /// <summary>The streamed request body has gone out: the request timeout runs from now.</summary>
+    public void UploadEnded(long deadline)
+    {
+        if (_body is null)
+        {
+            Volatile.Write(ref _deadline, deadline);
+        }
+    }
+
     /// <summary>The rest of a streamed response, chunk by chunk, after a head with body_follows; null otherwise.</summary>
     public ChannelReader<OriginItem>? Body => _body?.Reader;
 

@@ -48,15 +48,18 @@ internal sealed class TunnelConnection : IAsyncDisposable
         _counters = counters;
         _logger = logger;
         Hello = hello;
+        StreamsBodies = hello.Capabilities.Contains(Protocol.TunnelProtocol.StreamingCapability);
+        UploadWindow = hello.ExchangeWindow == 0 ? Protocol.TunnelProtocol.DefaultExchangeWindow : (int)Math.Min(hello.ExchangeWindow, int.MaxValue);
         var limits = new BatchLimits(options.MaxBatchItems, options.MaxBatchBytes, options.MaxBatchDelay).FitTo(hello.MaxMessageBytes);
         _writer = new BatchWriter<EdgeFrame, EdgeItem>(CreateFrameBuilder(sending, options.CompressionLevel, out _compressor), limits, options.MaxPendingExchanges, counters);
         _decoder = new BatchDecoder<OriginBatch>(OriginBatch.Parser, receiveLimit);
         // A body travels whole in one message with its head, so the origin's message limit caps it too.
         var peerMessage = hello.MaxMessageBytes == 0 ? Protocol.TunnelProtocol.GrpcDefaultMaxMessageBytes : (long)hello.MaxMessageBytes;
         var fitsOneMessage = Math.Max(0, peerMessage - options.MaxRequestHeadersSize - RequestHeadRoom);
-        MaxRequestBodySize = Math.Min(fitsOneMessage, hello.MaxRequestBodyBytes == 0
+        MaxStreamedRequestBodySize = hello.MaxRequestBodyBytes == 0
             ? options.MaxRequestBodySize
-            : (long)Math.Min((ulong)options.MaxRequestBodySize, hello.MaxRequestBodyBytes));
+            : (long)Math.Min((ulong)options.MaxRequestBodySize, hello.MaxRequestBodyBytes);
+        MaxRequestBodySize = Math.Min(fitsOneMessage, MaxStreamedRequestBodySize);
     }
 
     /// <summary>What the origin said when the stream opened.</summary>
@@ -67,6 +70,9 @@ internal sealed class TunnelConnection : IAsyncDisposable
     /// 8 KiB), protobuf envelopes of up to 100 fields, and the batch and frame tags.
     /// </summary>
     private const int RequestHeadRoom = 16 * 1024;
+
+    /// <summary>The smaller of the edge's and the origin's request body limits: a streamed body needs no room in one message.</summary>
+    public long MaxStreamedRequestBodySize { get; }
 
     /// <summary>The smallest of the edge's and the origin's request body limits and what fits one origin message.</summary>
     public long MaxRequestBodySize { get; }
@@ -81,6 +87,27 @@ internal sealed class TunnelConnection : IAsyncDisposable
 
     /// <summary>What the origin said when it drained the stream.</summary>
     public string DrainReason { get; private set; } = string.Empty;
+
+    /// <summary>Whether the origin takes streamed request bodies and may stream responses ("streaming" capability).</summary>
+    public bool StreamsBodies { get; }
+
+    /// <summary>The window the origin gives each streamed request body.</summary>
+    public int UploadWindow { get; }
+
+    /// <summary>Queues a chunk of a streamed request body, waiting for room; false once the stream has ended.</summary>
+    public async ValueTask<bool> SendChunkAsync(OutgoingItem<EdgeItem> chunk, CancellationToken cancellationToken)
+    {
+        try
+        {
+            await _writer.EnqueueAsync(chunk, cancellationToken);
+            return true;
+        }
+        catch (System.Threading.Channels.ChannelClosedException)
+        {
+            chunk.Release(written: false);
+            return false;
+        }
+    }
 
     /// <summary>Exchanges open on this stream.</summary>
     public int Pending => _pending.Count;
@@ -264,6 +291,9 @@ internal sealed class TunnelConnection : IAsyncDisposable
                     exchange.TryComplete(item);
                 }
 
+                break;
+            case OriginItem.KindOneofCase.WindowUpdate:
+                exchange!.UploadWindow?.Grant(item.WindowUpdate.Bytes);
                 break;
             default:
                 // A chunk with no head before it, or a kind of a later version: nothing this exchange can use.

@@ -32,6 +32,7 @@ internal sealed class OriginSession
     private readonly int _maxConcurrent;
     private readonly int _maxResponseBody;
     private readonly int _maxStreamedBody;
+    private readonly long _maxRequestBody;
     private readonly TimeSpan _timeout;
     private readonly TimeSpan _drainTimeout;
     private int _active;
@@ -59,6 +60,7 @@ internal sealed class OriginSession
         var limits = new BatchLimits(options.MaxBatchItems, options.MaxBatchBytes, options.MaxBatchDelay).FitTo(hello.MaxMessageBytes);
         // The edge must be able to take the largest answer in one message.
         _maxStreamedBody = (int)options.MaxResponseBodySize;
+        _maxRequestBody = options.MaxRequestBodySize;
         _maxResponseBody = (int)Math.Min(options.MaxResponseBodySize, Math.Max(0L, EdgeLimit(hello) - BatchLimits.HeadroomBytes));
         // Room for every running exchange's answer plus as many refusals; beyond that answering (and so reading) waits.
         _writer = new BatchWriter<OriginFrame, OriginItem>(CreateFrameBuilder(sending, options.CompressionLevel, out _compressor), limits, 2 * options.MaxConcurrentExchanges, counters);
@@ -205,6 +207,14 @@ internal sealed class OriginSession
                         }
 
                         break;
+                    case EdgeItem.KindOneofCase.RequestBody:
+                        // A chunk for an exchange that has ended (or was refused) is dropped.
+                        if (_running.TryGetValue(item.ExchangeId, out var uploading) && uploading.Upload?.TryAppend(item.RequestBody) == false)
+                        {
+                            throw new RpcException(new Status(StatusCode.InvalidArgument, $"protocol violation: the body of exchange {item.ExchangeId} went past its window or the body limit"));
+                        }
+
+                        break;
                     case EdgeItem.KindOneofCase.WindowUpdate:
                         if (_running.TryGetValue(item.ExchangeId, out var streaming))
                         {
@@ -269,6 +279,12 @@ internal sealed class OriginSession
 
         var timeout = start.TimeoutMs > 0 && start.TimeoutMs < _timeout.TotalMilliseconds ? TimeSpan.FromMilliseconds(start.TimeoutMs) : _timeout;
         var cancellation = new RunningExchange(_answer, _edgeWindow, _maxStreamedBody);
+        if (start.BodyFollows)
+        {
+            // The timeout runs from the body's end: a big upload may take longer than the answer may.
+            cancellation.Upload = new StreamedRequestBody(id, start.Body.Span, Protocol.TunnelProtocol.DefaultExchangeWindow, _maxRequestBody, _answer,
+                () => cancellation.StartTimeout(timeout));
+        }
         if (!_running.TryAdd(id, cancellation))
         {
             Interlocked.Decrement(ref _active);
@@ -287,11 +303,14 @@ internal sealed class OriginSession
         _metrics.ExchangeStarted();
         try
         {
-            cancellation.CancelAfter(timeout);
+            if (cancellation.Upload is null)
+            {
+                cancellation.StartTimeout(timeout);
+            }
             OutgoingItem<OriginItem> answer;
             try
             {
-                answer = await _forwarder.ForwardAsync(id, start, _maxResponseBody, _edgeStreams ? cancellation : null, cancellation.Token);
+                answer = await _forwarder.ForwardAsync(id, start, _maxResponseBody, _edgeStreams ? cancellation : null, cancellation.Upload, cancellation.Token);
                 outcome = OutcomeOf(answer.Item, cancellation.HeadStatus);
             }
             catch (OperationCanceledException) when (cancellation.IsCancellationRequested)
@@ -323,6 +342,7 @@ internal sealed class OriginSession
         }
         finally
         {
+            cancellation.Upload?.Abort();
             _metrics.ExchangeEnded(outcome);
             _activity.Ended();
             _running.TryRemove(id, out _);

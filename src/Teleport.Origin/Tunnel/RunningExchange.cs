@@ -10,14 +10,16 @@ namespace Teleport.Origin.Tunnel;
 /// </summary>
 internal sealed class RunningExchange(Func<OutgoingItem<OriginItem>, ValueTask> send, int window, int maxBodyBytes) : CancellationTokenSource, IResponseBodySink
 {
-    private readonly Lock _lock = new();
-    private int _window = window;
-    private TaskCompletionSource? _windowOpened;
+    // Only a streamed response needs one: created on first use, so the common whole answer allocates nothing more.
+    private SendWindow? _window;
     private volatile bool _abandoned;
 
     public bool Abandoned => _abandoned;
 
     public int MaxBodyBytes => maxBodyBytes;
+
+    /// <summary>The request body, when it is streamed in chunks after the start; null when it came whole.</summary>
+    public StreamedRequestBody? Upload { get; set; }
 
     /// <summary>The status of the streamed response whose head has gone out; 0 before that.</summary>
     public uint HeadStatus { get; private set; }
@@ -36,54 +38,31 @@ internal sealed class RunningExchange(Func<OutgoingItem<OriginItem>, ValueTask> 
     }
 
     /// <summary>The edge consumed <paramref name="bytes"/> more of the body.</summary>
-    public void Grant(uint bytes)
-    {
-        TaskCompletionSource? opened;
-        lock (_lock)
-        {
-            _window = (int)Math.Min(int.MaxValue, (long)_window + bytes);
-            opened = _windowOpened;
-            _windowOpened = null;
-        }
+    public void Grant(uint bytes) => Window.Grant(bytes);
 
-        opened?.TrySetResult();
-    }
-
-    public async ValueTask<int> WaitForWindowAsync(CancellationToken cancellationToken)
-    {
-        while (true)
-        {
-            Task opened;
-            lock (_lock)
-            {
-                if (_window > 0)
-                {
-                    return _window;
-                }
-
-                opened = (_windowOpened ??= new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously)).Task;
-            }
-
-            await opened.WaitAsync(cancellationToken);
-        }
-    }
+    public ValueTask<int> WaitForWindowAsync(CancellationToken cancellationToken) => Window.WaitAsync(cancellationToken);
 
     public ValueTask SendAsync(OutgoingItem<OriginItem> item, int bodyBytes)
     {
-        lock (_lock)
-        {
-            _window -= bodyBytes;
-        }
-
+        Window.Consume(bodyBytes);
         return send(item);
     }
+
+    private SendWindow Window
+        => Volatile.Read(ref _window) ?? Interlocked.CompareExchange(ref _window, new SendWindow(window), null) ?? _window!;
 
     public void HeadSent(uint status)
     {
         HeadStatus = status;
+        StartTimeout(Timeout.InfiniteTimeSpan);
+    }
+
+    /// <summary>Gives the upstream <paramref name="timeout"/> from now (infinite: no limit any more).</summary>
+    public void StartTimeout(TimeSpan timeout)
+    {
         try
         {
-            CancelAfter(Timeout.InfiniteTimeSpan);
+            CancelAfter(timeout);
         }
         catch (ObjectDisposedException)
         {

@@ -43,7 +43,8 @@ internal sealed class UpstreamForwarder
     /// </summary>
     /// <param name="maxResponseBody">Largest body that may be passed back.</param>
     /// <param name="sink">Where a streamed response goes, when the edge takes streamed bodies; null to answer in one item.</param>
-    public Task<OutgoingItem<OriginItem>> ForwardAsync(ulong id, RequestStart start, int maxResponseBody, IResponseBodySink? sink, CancellationToken cancellationToken)
+    /// <param name="streamedBody">The request body when it arrives in chunks after the start; null when the start holds it whole.</param>
+    public Task<OutgoingItem<OriginItem>> ForwardAsync(ulong id, RequestStart start, int maxResponseBody, IResponseBodySink? sink, Stream? streamedBody, CancellationToken cancellationToken)
     {
         var target = start.PathAndQuery;
         if (target.Length == 0 || target[0] != '/')
@@ -59,17 +60,17 @@ internal sealed class UpstreamForwarder
         }
 
         return _upstreams.Pick() is { } upstream
-            ? ForwardToAsync(id, start, upstream, mayRetry: true, maxResponseBody, sink, cancellationToken)
+            ? ForwardToAsync(id, start, upstream, mayRetry: true, maxResponseBody, sink, streamedBody, cancellationToken)
             : Task.FromResult(ErrorItem.Create(id, ErrorCode.NoUpstream, _health.AllDown));
     }
 
-    private async Task<OutgoingItem<OriginItem>> ForwardToAsync(ulong id, RequestStart start, UpstreamState upstream, bool mayRetry, int maxResponseBody, IResponseBodySink? sink, CancellationToken cancellationToken)
+    private async Task<OutgoingItem<OriginItem>> ForwardToAsync(ulong id, RequestStart start, UpstreamState upstream, bool mayRetry, int maxResponseBody, IResponseBodySink? sink, Stream? streamedBody, CancellationToken cancellationToken)
     {
         var address = upstream.Address;
         HttpRequestMessage request;
         try
         {
-            request = CreateRequest(start, address);
+            request = CreateRequest(start, address, streamedBody);
         }
         catch (Exception ex) when (ex is FormatException or ArgumentException or InvalidOperationException)
         {
@@ -125,13 +126,13 @@ internal sealed class UpstreamForwarder
         // Nothing reached the upstream, so even a POST may go elsewhere; once, so a request never walks the whole list.
         if (mayRetry && _upstreams.Pick(exclude: upstream) is { } other)
         {
-            return await ForwardToAsync(id, start, other, mayRetry: false, maxResponseBody, sink, cancellationToken);
+            return await ForwardToAsync(id, start, other, mayRetry: false, maxResponseBody, sink, streamedBody, cancellationToken);
         }
 
         return ErrorItem.Create(id, ErrorCode.UpstreamConnect, $"cannot connect to upstream {address.Authority}: {connectFailure}");
     }
 
-    private HttpRequestMessage CreateRequest(RequestStart start, UpstreamAddress upstream)
+    private HttpRequestMessage CreateRequest(RequestStart start, UpstreamAddress upstream, Stream? streamedBody)
     {
         var request = new UpstreamRequest(upstream, HttpMethod.Parse(start.Method), new Uri(upstream.Prefix + start.PathAndQuery, in RawPathAndQuery))
         {
@@ -139,7 +140,12 @@ internal sealed class UpstreamForwarder
             VersionPolicy = upstream.VersionPolicy,
         };
 
-        if (start.HasBody || start.Body.Length > 0)
+        if (streamedBody is not null)
+        {
+            // Length unknown: chunked (HTTP/1.1) or DATA frames (HTTP/2), read as the chunks arrive.
+            request.Content = new StreamContent(streamedBody, Protocol.TunnelProtocol.BodyChunkBytes);
+        }
+        else if (start.HasBody || start.Body.Length > 0)
         {
             request.Content = new ReadOnlyMemoryContent(start.Body.Memory);
         }

@@ -1,0 +1,134 @@
+using System.Buffers;
+using Google.Protobuf;
+using Teleport.Edge.Tunnel;
+using Teleport.Protocol;
+using Teleport.Protocol.Framing;
+using Teleport.Protocol.V1;
+
+namespace Teleport.Edge.Http;
+
+/// <summary>
+/// Sends a request whose body is long or of unknown length ("streaming" capability): the start at once, then the
+/// body in chunks as the client sends it, under the window the origin grants, so it is never held whole here.
+/// </summary>
+internal static class StreamedRequest
+{
+    /// <summary>Bodies of a known length up to this size are read whole and sent in the start.</summary>
+    public const int WholeBodyBytes = 64 * 1024;
+
+    /// <summary>Why the pumping of a body stopped.</summary>
+    private enum PumpEnd
+    {
+        Sent,
+        TooLarge,
+        StreamEnded,
+    }
+
+    /// <summary>
+    /// Steps: (1) register the exchange (no deadline while the body flows: a big upload may take long) and queue
+    /// the start; (2) pump the body in chunks, each waiting for window; (3) once it is all out, start the request
+    /// timeout; a body over <paramref name="maxBody"/> abandons the exchange with 413, one the client breaks (bad
+    /// framing) with 400; (4) wait for the answer, which may come before the body has ended (then the rest of
+    /// it is not sent).
+    /// </summary>
+    public static async Task<(OriginItem Answer, PendingExchange? Exchange)> SendAsync(HttpContext context, TunnelConnection connection, RequestStart start, int size,
+        long deadlineMs, CancellationToken aborted)
+    {
+        var exchange = connection.TryBegin(long.MaxValue, null);
+        if (exchange is null)
+        {
+            return (LocalErrors.TunnelLost, null);
+        }
+
+        exchange.BeginUpload(connection.UploadWindow);
+        await connection.SendAsync(exchange, new EdgeItem { ExchangeId = exchange.Id, RequestStart = start }, size, aborted);
+        using var stop = CancellationTokenSource.CreateLinkedTokenSource(aborted);
+        var maxBody = connection.MaxStreamedRequestBodySize;
+        var pumping = PumpAsync(context.Request, connection, exchange, maxBody, stop.Token);
+        using (aborted.Register(static s => ((EdgeRequestHandler.AbandonState)s!).Abandon(), new EdgeRequestHandler.AbandonState(connection, exchange)))
+        {
+            if (await Task.WhenAny(exchange.Answer, pumping) == pumping)
+            {
+                await EndUploadAsync(pumping, connection, exchange, maxBody, deadlineMs, aborted);
+            }
+
+            var answer = await exchange.Answer;
+            await stop.CancelAsync();
+            try
+            {
+                await pumping;
+            }
+            catch (Exception)
+            {
+                // Stopped because the answer came first: the origin wants no more of the body.
+            }
+
+            return (answer, exchange);
+        }
+    }
+
+    private static async Task EndUploadAsync(Task<PumpEnd> pumping, TunnelConnection connection, PendingExchange exchange, long maxBody, long deadlineMs, CancellationToken aborted)
+    {
+        try
+        {
+            switch (await pumping)
+            {
+                case PumpEnd.Sent:
+                    exchange.UploadEnded(Environment.TickCount64 + deadlineMs);
+                    break;
+                case PumpEnd.TooLarge:
+                    connection.Abandon(exchange, CancelReason.Unspecified, LocalErrors.Error(ErrorCode.RequestTooLarge, $"the request body is larger than {maxBody} bytes"));
+                    break;
+            }
+        }
+        catch (Exception ex) when (!aborted.IsCancellationRequested && ex is IOException)
+        {
+            // Kestrel found the body's framing broken: nothing more of it goes, and the origin drops the exchange.
+            connection.Abandon(exchange, CancelReason.Unspecified, LocalErrors.Error(ErrorCode.BadRequest, $"the request body cannot be read: {ex.Message.TrimEnd('.')}"));
+        }
+    }
+
+    private static async Task<PumpEnd> PumpAsync(HttpRequest request, TunnelConnection connection, PendingExchange exchange, long maxBody, CancellationToken cancellationToken)
+    {
+        var window = exchange.UploadWindow!;
+        long total = 0;
+        while (true)
+        {
+            var size = Math.Min(TunnelProtocol.BodyChunkBytes, await window.WaitAsync(cancellationToken));
+            var buffer = ArrayPool<byte>.Shared.Rent(size);
+            int read;
+            try
+            {
+                read = await request.Body.ReadAsync(buffer.AsMemory(0, size), cancellationToken);
+            }
+            catch
+            {
+                ArrayPool<byte>.Shared.Return(buffer);
+                throw;
+            }
+
+            if (read == 0)
+            {
+                ArrayPool<byte>.Shared.Return(buffer);
+                var last = new BodyChunk { End = true };
+                return await connection.SendChunkAsync(new OutgoingItem<EdgeItem>(new EdgeItem { ExchangeId = exchange.Id, RequestBody = last }, 16), cancellationToken)
+                    ? PumpEnd.Sent
+                    : PumpEnd.StreamEnded;
+            }
+
+            total += read;
+            if (total > maxBody)
+            {
+                ArrayPool<byte>.Shared.Return(buffer);
+                return PumpEnd.TooLarge;
+            }
+
+            window.Consume(read);
+            var chunk = new EdgeItem { ExchangeId = exchange.Id, RequestBody = new BodyChunk { Data = UnsafeByteOperations.UnsafeWrap(buffer.AsMemory(0, read)) } };
+            if (!await connection.SendChunkAsync(new OutgoingItem<EdgeItem>(chunk, read + 24, buffer), cancellationToken))
+            {
+                return PumpEnd.StreamEnded;
+            }
+        }
+    }
+}
