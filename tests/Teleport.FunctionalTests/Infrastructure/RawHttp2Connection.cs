@@ -19,6 +19,8 @@ internal sealed class RawHttp2Connection : IAsyncDisposable
 
     private readonly Socket _socket;
     private readonly NetworkStream _stream;
+    // The reader acknowledges SETTINGS and PING while the test writes: one frame at a time on the wire.
+    private readonly SemaphoreSlim _writing = new(1, 1);
 
     private RawHttp2Connection(Socket socket)
     {
@@ -80,8 +82,16 @@ internal sealed class RawHttp2Connection : IAsyncDisposable
 
     public async Task WriteRawAsync(byte[] bytes)
     {
-        await _stream.WriteAsync(bytes);
-        await _stream.FlushAsync();
+        await _writing.WaitAsync();
+        try
+        {
+            await _stream.WriteAsync(bytes);
+            await _stream.FlushAsync();
+        }
+        finally
+        {
+            _writing.Release();
+        }
     }
 
     /// <summary>
