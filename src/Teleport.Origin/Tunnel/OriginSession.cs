@@ -129,15 +129,15 @@ internal sealed class OriginSession
 
     /// <summary>
     /// The edge ended its side of the call (HTTP/2 half-close) but still reads the origin's: the exchanges it started
-    /// are answered, each within its own timeout (or until the drain timeout once the origin stops), then the call
-    /// ends with status OK.
+    /// are answered for up to the drain timeout (a streamed body past its window can get no more grants), then the
+    /// call ends with status OK and the exchanges still running are aborted.
     /// </summary>
     private async Task AnswerRunningAsync(Task writing, Task draining)
     {
         Interlocked.Exchange(ref _edgeEnded, 1);
         if (Volatile.Read(ref _active) > 0)
         {
-            await Task.WhenAny(_allAnswered.Task, writing, draining);
+            await Task.WhenAny(_allAnswered.Task, writing, draining, Task.Delay(_drainTimeout, _lifetime));
         }
 
         _writer.Complete();
