@@ -14,6 +14,7 @@ using Teleport.Origin.Hosting;
 using Teleport.Origin.Upstream;
 using Teleport.Origin.Upstream.Health;
 using Teleport.Protocol.Diagnostics;
+using Teleport.Protocol.Security;
 
 namespace Teleport.FunctionalTests;
 
@@ -172,7 +173,7 @@ public sealed class OperationsTests(ITestOutputHelper output)
         using var meters = new TestMeterFactory();
         var options = Options.Create(new OriginOptions { Upstreams = ["http://127.0.0.1:1"] });
         var health = new UpstreamHealth(new UpstreamSelector(options, TimeProvider.System), options, TimeProvider.System, NullLogger<UpstreamHealth>.Instance);
-        var readiness = new OriginMetrics(meters, new TunnelCounters(), lifetime, health, options);
+        var readiness = new OriginMetrics(meters, new TunnelCounters(), lifetime, health, new AccessCounters(), options);
 
         Assert.False(readiness.IsReady);
         lifetime.Started.Cancel();

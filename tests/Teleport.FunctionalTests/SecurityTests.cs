@@ -235,13 +235,14 @@ public sealed class SecurityTests(ITestOutputHelper output) : IDisposable
     {
         await using var up = await TestServer.StartUpstreamAsync(output, new EchoUpstream().Configure);
         await using var origin = await TestServer.StartOriginAsync(output, up.Address);
-        await using var edge = await TestServer.StartEdgeAsync(output, origin.Address, "--allow-ip", "10.0.0.0/8", "--allow-ip", "2001:db8::/32");
+        await using var edge = await TestServer.StartEdgeAsync(output, origin.Address, "--allow-ip", "10.0.0.0/8", "--allow-ip", "2001:db8::/32", "--admin", "127.0.0.1:0");
         using var client = edge.CreateClient();
 
         await Assert.ThrowsAsync<HttpRequestException>(() => client.GetAsync("/x").DefaultTimeout());
         await Assert.ThrowsAsync<HttpRequestException>(() => client.GetAsync("/y").DefaultTimeout());
 
         Assert.Equal(2, Refused(edge));
+        Assert.Equal(2, await RefusedMetricAsync(edge, "teleport_edge_connections_refused_total"));
         // Rate-limited: the second refusal within 10 s is counted but not logged.
         Assert.Single(edge.WarningLogs, l => l.Contains("not in --allow-ip", StringComparison.Ordinal));
     }
@@ -250,11 +251,13 @@ public sealed class SecurityTests(ITestOutputHelper output) : IDisposable
     public async Task AllowIp_WithoutLoopback_OriginClosesTheEdgesConnectionAndCountsIt()
     {
         await using var up = await TestServer.StartUpstreamAsync(output, new EchoUpstream().Configure);
-        await using var origin = await TestServer.StartOriginAsync(output, up.Address, "--allow-ip", "192.0.2.0/24");
+        await using var origin = await TestServer.StartOriginAsync(output, up.Address, "--allow-ip", "192.0.2.0/24", "--admin", "127.0.0.1:0");
         await using var edge = await TestServer.StartEdgeAsync(output, origin.Address, ["--tunnel-wait", "200ms"], waitForTunnel: false);
 
         await origin.WaitUntilAsync(static s => Refused(s) >= 2).DefaultTimeout();
         await AssertNoTunnelAsync(edge, origin);
+        // The admin listener is not behind the allow list; the figure only grows while the edge retries.
+        Assert.True(await RefusedMetricAsync(origin, "teleport_origin_connections_refused_total") >= 2);
     }
 
     [Ipv6LoopbackFact]
@@ -274,6 +277,15 @@ public sealed class SecurityTests(ITestOutputHelper output) : IDisposable
     }
 
     private static long Refused(TestServer server) => server.App.Services.GetRequiredService<AccessCounters>().ConnectionsRefused;
+
+    /// <summary>The refused-connections counter as /metrics shows it, for the allow list's reason.</summary>
+    private static async Task<double> RefusedMetricAsync(TestServer server, string name)
+    {
+        using var http = new HttpClient();
+        var text = await http.GetStringAsync(new Uri(server.AdminAddress, "/metrics")).DefaultTimeout();
+        Assert.Contains(name + "{", text);
+        return OperationsTests.Sum(text, name, "reason=\"allow_ip\"");
+    }
 
     private static Uri Https(TestServer origin) => new($"https://{origin.Authority}");
 

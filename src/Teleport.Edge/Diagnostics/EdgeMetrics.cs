@@ -6,6 +6,7 @@ using Teleport.Edge.Hosting;
 using Teleport.Edge.Tunnel;
 using Teleport.Protocol.Diagnostics;
 using Teleport.Protocol.Hosting;
+using Teleport.Protocol.Security;
 
 namespace Teleport.Edge.Diagnostics;
 
@@ -59,7 +60,7 @@ internal sealed class EdgeMetrics : IReadiness
     private readonly TunnelPool _tunnel;
     private readonly TunnelCounters _counters;
 
-    public EdgeMetrics(IMeterFactory meterFactory, TunnelPool tunnel, TunnelCounters counters, IOptions<EdgeOptions> options)
+    public EdgeMetrics(IMeterFactory meterFactory, TunnelPool tunnel, TunnelCounters counters, AccessCounters access, IOptions<EdgeOptions> options)
     {
         _tunnel = tunnel;
         _counters = counters;
@@ -79,6 +80,7 @@ internal sealed class EdgeMetrics : IReadiness
         meter.CreateObservableCounter("teleport.edge.tunnel.reconnects", () => Math.Max(0, counters.StreamsOpened - tunnel.Links.Count), description: "Tunnel streams opened again after one was lost or drained.");
         meter.CreateObservableGauge("teleport.edge.tunnel.round_trip", RoundTrips, unit: "s", description: "Last heartbeat round trip of each stream that is up.");
         counters.Observe(meter, "teleport.edge", wireBytes: true);
+        access.Observe(meter, "teleport.edge");
         Meter = meter;
     }
 

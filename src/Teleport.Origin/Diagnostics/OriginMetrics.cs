@@ -5,6 +5,7 @@ using Teleport.Origin.Hosting;
 using Teleport.Origin.Upstream.Health;
 using Teleport.Protocol.Diagnostics;
 using Teleport.Protocol.Hosting;
+using Teleport.Protocol.Security;
 
 namespace Teleport.Origin.Diagnostics;
 
@@ -63,7 +64,7 @@ internal sealed class OriginMetrics : IReadiness
     private readonly UpstreamHealth _health;
     private long _inFlight;
 
-    public OriginMetrics(IMeterFactory meterFactory, TunnelCounters counters, IHostApplicationLifetime lifetime, UpstreamHealth health, IOptions<OriginOptions> options)
+    public OriginMetrics(IMeterFactory meterFactory, TunnelCounters counters, IHostApplicationLifetime lifetime, UpstreamHealth health, AccessCounters access, IOptions<OriginOptions> options)
     {
         _counters = counters;
         _lifetime = lifetime;
@@ -81,6 +82,7 @@ internal sealed class OriginMetrics : IReadiness
         meter.CreateObservableUpDownCounter("teleport.origin.exchanges.in_flight", () => Interlocked.Read(ref _inFlight), description: "Exchanges running upstream now.");
         meter.CreateObservableUpDownCounter("teleport.origin.tunnel.streams.up", () => counters.StreamsOpen, description: "Tunnel streams from edges that are open now.");
         counters.Observe(meter, "teleport.origin", wireBytes: false);
+        access.Observe(meter, "teleport.origin");
         // Read when scraped only: the tags are made once, the measurements per scrape.
         var upstreams = health.Upstreams.Select(static u => (State: u, Tag: new KeyValuePair<string, object?>("upstream", u.Address.Text))).ToArray();
         meter.CreateObservableGauge("teleport.origin.upstream.healthy", () => upstreams.Select(u => new Measurement<int>(health.IsHealthy(u.State) ? 1 : 0, u.Tag)), description: "Whether each upstream gets requests now (1) or is out after failures or failed health checks (0).");

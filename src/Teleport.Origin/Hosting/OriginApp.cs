@@ -46,6 +46,9 @@ internal static class OriginApp
             new("max-response-body-size", S + nameof(OriginOptions.MaxResponseBodySize), "SIZE", "Largest upstream response body passed back; bigger ones become 502.", "16MiB"),
             new("max-concurrent", S + nameof(OriginOptions.MaxConcurrentExchanges), "N", "Exchanges run at once per tunnel stream; beyond it they are refused (503 at the edge).", "10000"),
             new("max-concurrent-total", S + nameof(OriginOptions.MaxConcurrentTotal), "N", "Exchanges run at once across all tunnel streams of this origin; beyond it they are refused (503 at the edge, which tries another origin first).", "20000"),
+            new("max-streams", S + nameof(OriginOptions.MaxStreams), "N", "Tunnel streams open at once on this origin, counted from the call's start (before its hello); beyond it a new stream is refused with RESOURCE_EXHAUSTED and logged (the edge retries later).", "1000"),
+            new("max-streams-per-connection", S + nameof(OriginOptions.MaxStreamsPerConnection), "N", "Tunnel streams at once on one HTTP/2 connection (SETTINGS_MAX_CONCURRENT_STREAMS; a client over it gets REFUSED_STREAM). teleport-edge opens one per connection.", "8"),
+            new("hello-timeout", S + nameof(OriginOptions.HelloTimeout), "DURATION", "How long a new tunnel stream may take to send its hello; then it is ended with DEADLINE_EXCEEDED and logged (100ms to 5m). A stream idle after its hello stays open.", "10s"),
             new("drain-timeout", S + nameof(OriginOptions.DrainTimeout), "DURATION", "On shutdown (SIGTERM), how long running exchanges may take to finish while new ones are refused (503 at the edge).", "10s"),
             new("max-batch-items", S + nameof(OriginOptions.MaxBatchItems), "N", "Most exchanges in one tunnel message.", "1024"),
             new("max-batch-bytes", S + nameof(OriginOptions.MaxBatchBytes), "SIZE", "Soft cap on one tunnel message (a larger single response travels alone).", "1MiB"),
@@ -79,6 +82,7 @@ internal static class OriginApp
         services.AddSingleton<UpstreamHealth>();
         services.AddSingleton<UpstreamForwarder>();
         services.AddSingleton<OriginActivity>();
+        services.AddSingleton<StreamSlots>();
         // Does nothing without --upstream-health-path.
         services.AddHostedService<ActiveHealthChecks>();
         services.TryAddSingleton(TimeProvider.System);
@@ -113,8 +117,12 @@ internal static class OriginApp
         // A tunnel is one long HTTP/2 stream carrying everything: windows sized for throughput, not for fairness.
         http2.InitialConnectionWindowSize = 16 * 1024 * 1024;
         http2.InitialStreamWindowSize = 8 * 1024 * 1024;
+        // A dead edge connection (no answer to an HTTP/2 PING after 10 s of silence, within 5 s) is closed, and its
+        // streams with it: their exchanges are aborted and their slots of --max-streams freed.
         http2.KeepAlivePingDelay = TimeSpan.FromSeconds(10);
         http2.KeepAlivePingTimeout = TimeSpan.FromSeconds(5);
+        // Beyond it Kestrel answers a new stream with RST_STREAM REFUSED_STREAM (clients that honour SETTINGS wait).
+        http2.MaxStreamsPerConnection = options.MaxStreamsPerConnection;
         if (ListenAddress.TryParse(options.Listen, out var endPoint))
         {
             kestrel.Listen(endPoint, listen =>

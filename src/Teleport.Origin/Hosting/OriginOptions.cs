@@ -105,6 +105,25 @@ internal sealed class OriginOptions
     public int MaxConcurrentTotal { get; set; } = 20_000;
 
     /// <summary>
+    /// Tunnel streams open at once on this origin, counted from the call's start (before its hello); beyond it a new
+    /// call is refused with RESOURCE_EXHAUSTED and logged. 1 to 1000000; default 1000.
+    /// </summary>
+    public int MaxStreams { get; set; } = 1000;
+
+    /// <summary>
+    /// Tunnel streams at once on one HTTP/2 connection from an edge (Kestrel's MaxStreamsPerConnection, announced in
+    /// SETTINGS_MAX_CONCURRENT_STREAMS: a client waits, or gets REFUSED_STREAM if it ignores the setting). Our edge
+    /// opens one stream per connection, so a small number is enough. 1 to 1000; default 8.
+    /// </summary>
+    public int MaxStreamsPerConnection { get; set; } = 8;
+
+    /// <summary>
+    /// How long a new tunnel stream may take to send its hello; then it is ended with DEADLINE_EXCEEDED and logged.
+    /// A stream idle after its hello is legitimate and stays open. 100 ms to 5 min; default 10 s.
+    /// </summary>
+    public TimeSpan HelloTimeout { get; set; } = TimeSpan.FromSeconds(10);
+
+    /// <summary>
     /// On shutdown, how long running exchanges may take to finish (new ones are refused with 503)
     /// before the tunnel streams close. Default 10 s.
     /// </summary>

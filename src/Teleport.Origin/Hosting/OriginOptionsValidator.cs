@@ -42,6 +42,7 @@ internal sealed class OriginOptionsValidator : IValidateOptions<OriginOptions>
         }
 
         ValidateBalancingAndHealth(o, ref errors);
+        ValidateStreams(o, ref errors);
 
         if (o.DrainTimeout < TimeSpan.Zero || o.DrainTimeout > TimeSpan.FromHours(1))
         {
@@ -84,6 +85,26 @@ internal sealed class OriginOptionsValidator : IValidateOptions<OriginOptions>
         }
 
         return errors is null ? ValidateOptionsResult.Success : ValidateOptionsResult.Fail(errors);
+    }
+
+    private static void ValidateStreams(OriginOptions o, ref List<string>? errors)
+    {
+        if (o.MaxStreams is <= 0 or > 1_000_000)
+        {
+            (errors ??= []).Add("--max-streams must be between 1 and 1000000.");
+        }
+
+        // Kestrel takes any positive number; more than 1000 streams on one connection is no edge we know.
+        if (o.MaxStreamsPerConnection is <= 0 or > 1000)
+        {
+            (errors ??= []).Add("--max-streams-per-connection must be between 1 and 1000.");
+        }
+
+        // Below 100 ms a busy network would refuse honest edges; above 5 minutes a silent stream holds its slot too long.
+        if (o.HelloTimeout < TimeSpan.FromMilliseconds(100) || o.HelloTimeout > TimeSpan.FromMinutes(5))
+        {
+            (errors ??= []).Add("--hello-timeout must be between 100ms and 5m.");
+        }
     }
 
     private static void ValidateBalancingAndHealth(OriginOptions o, ref List<string>? errors)

@@ -16,6 +16,9 @@ namespace Teleport.Origin.Tunnel;
 /// </summary>
 internal sealed class OriginSession
 {
+    /// <summary>How long the writer may take to send what is queued when the stream ends, before it is cancelled.</summary>
+    private static readonly TimeSpan WriterGrace = TimeSpan.FromSeconds(2);
+
     private readonly BatchWriter<OriginFrame, OriginItem> _writer;
     private readonly BatchDecoder<EdgeBatch>? _decoder;
     private readonly StreamCompressor? _compressor;
@@ -39,6 +42,9 @@ internal sealed class OriginSession
     private CancellationToken _lifetime;
     private volatile bool _ended;
     private volatile bool _draining;
+    // Half-close: set once the edge has ended its side; the last running exchange then completes _allAnswered.
+    private int _edgeEnded;
+    private readonly TaskCompletionSource _allAnswered = new(TaskCreationOptions.RunContinuationsAsynchronously);
 
     /// <param name="receiveLimit">Largest message the origin accepts, decompressed.</param>
     /// <param name="sending">How the origin compresses what it sends on this stream, as agreed in the hellos.</param>
@@ -84,6 +90,12 @@ internal sealed class OriginSession
         try
         {
             var first = await Task.WhenAny(writing, reading, draining);
+            if (first == reading && reading.IsCompletedSuccessfully)
+            {
+                await AnswerRunningAsync(writing, draining);
+                return false;
+            }
+
             if (first != draining || !stopping.IsCancellationRequested)
             {
                 await first;
@@ -104,6 +116,9 @@ internal sealed class OriginSession
             }
 
             _writer.Complete();
+            // Cancelling a pending write aborts the whole call (grpc-dotnet resets the HTTP/2 stream, and the status
+            // is lost): let the writer send what is queued first, and cancel only a writer that is stuck.
+            await Quietly(writing.WaitAsync(WriterGrace, cancellationToken));
             await lifetime.CancelAsync();
             await Quietly(writing);
             await Quietly(reading);
@@ -112,6 +127,23 @@ internal sealed class OriginSession
             _compressor?.Dispose();
             _decoder?.Dispose();
         }
+    }
+
+    /// <summary>
+    /// The edge ended its side of the call (HTTP/2 half-close) but still reads the origin's: the exchanges it started
+    /// are answered for up to the drain timeout (a streamed body past its window can get no more grants), then the
+    /// call ends with status OK and the exchanges still running are aborted.
+    /// </summary>
+    private async Task AnswerRunningAsync(Task writing, Task draining)
+    {
+        Interlocked.Exchange(ref _edgeEnded, 1);
+        if (Volatile.Read(ref _active) > 0)
+        {
+            await Task.WhenAny(_allAnswered.Task, writing, draining, Task.Delay(_drainTimeout, _lifetime));
+        }
+
+        _writer.Complete();
+        await writing;
     }
 
     /// <summary>Once the origin is stopping, refuses new exchanges and waits for the running ones, up to the drain timeout.</summary>
@@ -346,7 +378,11 @@ internal sealed class OriginSession
             _metrics.ExchangeEnded(outcome);
             _activity.Ended();
             _running.TryRemove(id, out _);
-            Interlocked.Decrement(ref _active);
+            if (Interlocked.Decrement(ref _active) == 0 && Volatile.Read(ref _edgeEnded) == 1)
+            {
+                _allAnswered.TrySetResult();
+            }
+
             cancellation.Dispose();
         }
     }

@@ -15,8 +15,6 @@ namespace Teleport.Origin.Tunnel;
 /// <summary>The gRPC service edges open their tunnel streams on.</summary>
 internal sealed class TunnelService : global::Teleport.Protocol.V1.Tunnel.TunnelBase
 {
-    private static readonly TimeSpan HelloTimeout = TimeSpan.FromSeconds(10);
-
     private readonly OriginOptions _options;
     private readonly UpstreamForwarder _forwarder;
     private readonly OriginActivity _activity;
@@ -24,10 +22,12 @@ internal sealed class TunnelService : global::Teleport.Protocol.V1.Tunnel.Tunnel
     private readonly OriginMetrics _metrics;
     private readonly ILogger<TunnelService> _logger;
     private readonly CancellationToken _stopping;
+    private readonly StreamSlots _slots;
     private readonly string _agent = TunnelProtocol.Agent("teleport-origin");
 
-    public TunnelService(IOptions<OriginOptions> options, UpstreamForwarder forwarder, OriginActivity activity, TunnelCounters counters, OriginMetrics metrics, IHostApplicationLifetime lifetime, ILogger<TunnelService> logger)
+    public TunnelService(IOptions<OriginOptions> options, UpstreamForwarder forwarder, OriginActivity activity, TunnelCounters counters, OriginMetrics metrics, IHostApplicationLifetime lifetime, ILogger<TunnelService> logger, StreamSlots slots)
     {
+        _slots = slots;
         _metrics = metrics;
         _stopping = lifetime.ApplicationStopping;
         _options = options.Value;
@@ -39,6 +39,26 @@ internal sealed class TunnelService : global::Teleport.Protocol.V1.Tunnel.Tunnel
 
     public override async Task Open(IAsyncStreamReader<EdgeFrame> requestStream, IServerStreamWriter<OriginFrame> responseStream, ServerCallContext context)
     {
+        // Before anything is read: a stream that never sends its hello holds its slot until --hello-timeout.
+        if (!_slots.TryTake())
+        {
+            var detail = $"the origin already has {_slots.Limit} tunnel streams open (--max-streams)";
+            OriginLog.StreamRefused(_logger, context.Peer, StatusCode.ResourceExhausted, detail);
+            throw new RpcException(new Status(StatusCode.ResourceExhausted, detail));
+        }
+
+        try
+        {
+            await OpenStreamAsync(requestStream, responseStream, context);
+        }
+        finally
+        {
+            _slots.Return();
+        }
+    }
+
+    private async Task OpenStreamAsync(IAsyncStreamReader<EdgeFrame> requestStream, IServerStreamWriter<OriginFrame> responseStream, ServerCallContext context)
+    {
         if (_stopping.IsCancellationRequested)
         {
             throw new RpcException(new Status(StatusCode.Unavailable, "the origin is shutting down"));
@@ -47,7 +67,7 @@ internal sealed class TunnelService : global::Teleport.Protocol.V1.Tunnel.Tunnel
         EdgeHello hello;
         try
         {
-            hello = await ReadHelloAsync(requestStream, context);
+            hello = await ReadHelloAsync(requestStream, context, _options.HelloTimeout);
         }
         catch (RpcException ex)
         {
@@ -116,10 +136,10 @@ internal sealed class TunnelService : global::Teleport.Protocol.V1.Tunnel.Tunnel
 
     private int ReceiveLimit => BatchLimits.ReceiveLimit(_options.MaxRequestBodySize, _options.MaxBatchBytes);
 
-    private static async Task<EdgeHello> ReadHelloAsync(IAsyncStreamReader<EdgeFrame> requestStream, ServerCallContext context)
+    private static async Task<EdgeHello> ReadHelloAsync(IAsyncStreamReader<EdgeFrame> requestStream, ServerCallContext context, TimeSpan helloTimeout)
     {
         using var timeout = CancellationTokenSource.CreateLinkedTokenSource(context.CancellationToken);
-        timeout.CancelAfter(HelloTimeout);
+        timeout.CancelAfter(helloTimeout);
         bool received;
         try
         {
@@ -127,7 +147,7 @@ internal sealed class TunnelService : global::Teleport.Protocol.V1.Tunnel.Tunnel
         }
         catch (OperationCanceledException) when (!context.CancellationToken.IsCancellationRequested)
         {
-            throw new RpcException(new Status(StatusCode.DeadlineExceeded, $"no hello within {HelloTimeout.TotalSeconds} s"));
+            throw new RpcException(new Status(StatusCode.DeadlineExceeded, $"no hello within {helloTimeout.TotalSeconds:0.###} s"));
         }
         catch (InvalidProtocolBufferException ex)
         {
