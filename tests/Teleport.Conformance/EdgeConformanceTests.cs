@@ -282,6 +282,35 @@ public abstract class EdgeConformanceTests(EdgeFixture fixture)
         Assert.Empty(origin.Violations);
     }
 
+    // [C-STREAM-3] A long response through our origin (which streams it to an edge that lists "streaming")
+    // arrives whole: the edge grants back what it has written.
+    [Fact]
+    public async Task LongResponse_ThroughOurOrigin_ArrivesWhole()
+    {
+        using var client = Http.Client(fixture.Edge);
+
+        using var response = await client.GetAsync("/long-response?size=3000000").DefaultTimeout();
+
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        Assert.Equal(TestUpstream.Pattern(3_000_000), await response.Content.ReadAsByteArrayAsync().DefaultTimeout());
+    }
+
+    // [C-STREAM-1] The scripted origin does not list "streaming": a body of unknown length comes whole in the start.
+    [Fact]
+    public async Task BodyOfUnknownLength_ToAnOriginWithoutStreaming_GoesWhole()
+    {
+        using var client = Http.Client(fixture.ScriptedEdge);
+        var body = TestUpstream.Pattern(50_000);
+
+        using var response = await client.PostAsync("/unknown-length", new StreamContent(new MemoryStream(body))).DefaultTimeout();
+
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        var start = (await Scripted.WaitForRequestAsync("/unknown-length")).RequestStart;
+        Assert.False(start.BodyFollows);
+        Assert.Equal(body, start.Body.ToByteArray());
+        Assert.DoesNotContain(Scripted.Violations, v => v.Contains("[C-STREAM-1]", StringComparison.Ordinal));
+    }
+
     // [C-CANCEL-3] Optional (SHOULD): a client that goes away gets its exchange cancelled at the origin.
     [Fact]
     public async Task ClientGoesAway_ExchangeCancelled()

@@ -433,4 +433,72 @@ public sealed class OriginConformanceTests(OriginUnderTestFixture fixture) : ICl
         Assert.Equal(1UL, held.ExchangeId);
         Assert.Equal(200u, held.ResponseStart.Status);
     }
+
+    // [C-STREAM-1] An edge that did not list "streaming" gets a long body whole.
+    [Fact]
+    public async Task LongResponse_ToAnEdgeWithoutStreaming_ComesWhole()
+    {
+        using var edge = new RawEdge(Origin.Address);
+        await edge.HelloAsync();
+
+        await edge.SendAsync(RawEdge.Start(1, "GET", "/long-whole?size=300000"));
+        var answer = Assert.Single(await edge.ReadItemsAsync(1));
+
+        Assert.False(answer.ResponseStart.BodyFollows);
+        Assert.Equal(TestUpstream.Pattern(300000), answer.ResponseStart.Body.ToByteArray());
+    }
+
+    // [C-STREAM-2] [C-STREAM-4] To an edge that takes streamed bodies, a long one may come in chunks: never more
+    // than the window before a grant, and ending with a last chunk.
+    [Fact]
+    public async Task LongResponse_ToAStreamingEdge_StaysInItsWindow_EndsWithALastChunk()
+    {
+        const int Window = 64 * 1024;
+        const int Size = 300_000;
+        using var edge = new RawEdge(Origin.Address);
+        await edge.HelloAsync(new EdgeHello { ProtocolVersion = 1, Agent = "conformance-raw-edge", Capabilities = { "streaming" }, ExchangeWindow = Window });
+        await edge.SendAsync(RawEdge.Start(1, "GET", $"/long-streamed?size={Size}"));
+
+        var head = Assert.Single(await edge.ReadItemsAsync(1)).ResponseStart;
+        if (!head.BodyFollows)
+        {
+            // Streaming is the origin's choice: whole is conforming too.
+            Assert.Equal(Size, head.Body.Length);
+            return;
+        }
+
+        var body = new List<byte>(head.Body.ToByteArray());
+        var ungranted = body.Count;
+        var ended = false;
+        var responses = edge.Call.ResponseStream;
+        var next = responses.MoveNext();
+        while (!ended)
+        {
+            if (await Task.WhenAny(next, Task.Delay(300)) != next)
+            {
+                // Nothing more comes while the window is spent: grant what has arrived.
+                Assert.True(ungranted > 0, "the origin stopped although its window was open");
+                await edge.SendAsync(new EdgeItem { ExchangeId = 1, WindowUpdate = new WindowUpdate { Bytes = (uint)ungranted } });
+                ungranted = 0;
+                continue;
+            }
+
+            Assert.True(await next.DefaultTimeout(), "the origin ended the stream before the body's last chunk");
+            foreach (var item in responses.Current.Batch.Items)
+            {
+                Assert.Equal(OriginItem.KindOneofCase.ResponseBody, item.KindCase);
+                body.AddRange(item.ResponseBody.Data.ToByteArray());
+                ungranted += item.ResponseBody.Data.Length;
+                Assert.True(ungranted <= Window, $"{ungranted} bytes out with a window of {Window}");
+                ended = item.ResponseBody.End;
+            }
+
+            if (!ended)
+            {
+                next = responses.MoveNext();
+            }
+        }
+
+        Assert.Equal(TestUpstream.Pattern(Size), body.ToArray());
+    }
 }

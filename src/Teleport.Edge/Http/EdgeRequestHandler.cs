@@ -95,19 +95,26 @@ internal sealed class EdgeRequestHandler
 
         var request = context.Request;
         var hasBody = context.Features.Get<IHttpRequestBodyDetectionFeature>()?.CanHaveBody ?? true;
-        if (hasBody && connection.StreamsBodies && request.ContentLength is not (>= 0 and <= StreamedRequest.WholeBodyBytes))
-        {
-            // Long or of unknown length: the body follows the start in chunks, and such a request is not retried
-            // (its body cannot be read twice).
-            var (streamedStart, streamedSize) = CreateStart(context, ByteString.Empty, 0, hasBody);
-            streamedStart.BodyFollows = true;
-            var (streamedAnswer, streamed) = await StreamedRequest.SendAsync(context, connection, streamedStart, streamedSize, _deadlineMs, aborted);
-            return aborted.IsCancellationRequested ? EdgeOutcome.Aborted : await FinishAsync(context, connection, streamedAnswer, streamed);
-        }
-
+        var streams = hasBody && connection.StreamsBodies && request.ContentLength is not (>= 0 and <= StreamedRequest.WholeBodyBytes);
         PooledBody read;
         try
         {
+            // A short body of unknown length (a small chunked POST) still goes whole, with its length upstream.
+            if (streams && request.ContentLength is null && await StreamedRequest.IsShortAsync(request.BodyReader, aborted))
+            {
+                streams = false;
+            }
+
+            if (streams)
+            {
+                // Long or of unknown length: the body follows the start in chunks, and such a request is not retried
+                // (its body cannot be read twice).
+                var (streamedStart, streamedSize) = CreateStart(context, ByteString.Empty, 0, hasBody);
+                streamedStart.BodyFollows = true;
+                var (streamedAnswer, streamed) = await StreamedRequest.SendAsync(context, connection, streamedStart, streamedSize, _deadlineMs, aborted);
+                return aborted.IsCancellationRequested ? EdgeOutcome.Aborted : await FinishAsync(context, connection, streamedAnswer, streamed);
+            }
+
             read = hasBody ? await PooledBody.ReadAsync(request.Body, request.ContentLength, (int)connection.MaxRequestBodySize, aborted) : default;
         }
         catch (IOException ex) when (!aborted.IsCancellationRequested)

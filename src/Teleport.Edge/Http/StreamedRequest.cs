@@ -16,6 +16,27 @@ internal static class StreamedRequest
     /// <summary>Bodies of a known length up to this size are read whole and sent in the start.</summary>
     public const int WholeBodyBytes = 64 * 1024;
 
+    /// <summary>
+    /// Waits until the body has ended or grown past <see cref="WholeBodyBytes"/>, leaving all of it unread in the
+    /// request's pipe; true when it ended short (it may then go whole in the start, with its length upstream).
+    /// </summary>
+    public static async ValueTask<bool> IsShortAsync(System.IO.Pipelines.PipeReader body, CancellationToken cancellationToken)
+    {
+        while (true)
+        {
+            var result = await body.ReadAsync(cancellationToken);
+            var buffer = result.Buffer;
+            if (result.IsCompleted || buffer.Length > WholeBodyBytes)
+            {
+                body.AdvanceTo(buffer.Start);
+                return result.IsCompleted && buffer.Length <= WholeBodyBytes;
+            }
+
+            // Nothing consumed, all examined: the next read waits for more of the body.
+            body.AdvanceTo(buffer.Start, buffer.End);
+        }
+    }
+
     /// <summary>Why the pumping of a body stopped.</summary>
     private enum PumpEnd
     {

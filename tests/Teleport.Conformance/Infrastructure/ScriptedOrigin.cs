@@ -292,6 +292,11 @@ internal sealed class ScriptedOrigin : IAsyncDisposable
                     }
 
                     var path = item.RequestStart.PathAndQuery.Split('?')[0];
+                    if (item.RequestStart.BodyFollows)
+                    {
+                        origin.Violations.Enqueue($"[C-STREAM-1] the edge streamed the body of {path} to an origin that did not list streaming");
+                    }
+
                     if (Drained)
                     {
                         origin.Violations.Enqueue($"[C-DRAIN-2] the edge started {path} on a stream after reading its drain");
@@ -300,6 +305,9 @@ internal sealed class ScriptedOrigin : IAsyncDisposable
                     origin.RequestStreams[path] = Id;
                     origin.Requests[path] = item;
                     _ = AnswerAsync(item.ExchangeId, path, item.RequestStart, cancellation.Token);
+                    break;
+                case EdgeItem.KindOneofCase.RequestBody or EdgeItem.KindOneofCase.WindowUpdate:
+                    origin.Violations.Enqueue($"[C-STREAM-1] the edge sent {item.KindCase} to an origin that did not list streaming");
                     break;
                 case EdgeItem.KindOneofCase.Cancel:
                     origin.Cancels[item.ExchangeId] = item.Cancel.Reason;
