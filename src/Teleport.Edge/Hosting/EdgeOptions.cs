@@ -98,7 +98,7 @@ internal sealed class EdgeOptions
     /// <summary>gzip level: Fastest, Optimal or SmallestSize. Default Fastest.</summary>
     public CompressionLevel CompressionLevel { get; set; } = CompressionLevel.Fastest;
 
-    /// <summary>How long a request may take end to end before the client gets 504. Default 30 s.</summary>
+    /// <summary>How long the response head may take (from the end of a streamed request body) before the client gets 504. Default 30 s.</summary>
     public TimeSpan RequestTimeout { get; set; } = TimeSpan.FromSeconds(30);
 
     /// <summary>How long a request waits for a tunnel to the origin before the client gets 503. Default 5 s.</summary>

@@ -62,7 +62,7 @@ internal sealed class OriginOptions
     /// <summary>gzip level: Fastest, Optimal or SmallestSize. Default Fastest.</summary>
     public CompressionLevel CompressionLevel { get; set; } = CompressionLevel.Fastest;
 
-    /// <summary>Longest wait for an upstream's complete response (the edge may ask for less). Default 30 s.</summary>
+    /// <summary>Longest wait for an upstream's response head, from the end of a streamed request body (the edge may ask for less). Default 30 s.</summary>
     public TimeSpan RequestTimeout { get; set; } = TimeSpan.FromSeconds(30);
 
     /// <summary>Longest wait for a TCP connection to an upstream. Default 5 s.</summary>
