@@ -85,4 +85,37 @@ public sealed class HeaderRuleTests(ITestOutputHelper output)
         Assert.Equal(expectedProto, Assert.Single(seen["X-Forwarded-Proto"]));
         Assert.Equal(expectedHost, Assert.Single(seen["X-Forwarded-Host"]));
     }
+
+    [Theory]
+    [InlineData(1000)]
+    [InlineData(200_000)]
+    public async Task ExpectContinue_MetAtTheEdge_BodyArrives_UpstreamAskedToExpectNothing(int size)
+    {
+        var upstream = new EchoUpstream();
+        await using var up = await TestServer.StartUpstreamAsync(output, upstream.Configure);
+        await using var origin = await TestServer.StartOriginAsync(output, up.Address);
+        await using var edge = await TestServer.StartEdgeAsync(output, origin.Address);
+        var body = new byte[size];
+        new Random(size).NextBytes(body);
+        // The raw request waits for the 100 before it sends the body, as a careful client does.
+        using var socket = new System.Net.Sockets.Socket(System.Net.Sockets.SocketType.Stream, System.Net.Sockets.ProtocolType.Tcp);
+        await socket.ConnectAsync(edge.Address.Host, edge.Address.Port);
+        await socket.SendAsync(System.Text.Encoding.ASCII.GetBytes($"POST /expect HTTP/1.1\r\nHost: x\r\nContent-Length: {size}\r\nExpect: 100-continue\r\n\r\n"));
+        var buffer = new byte[64 * 1024];
+        var interim = System.Text.Encoding.ASCII.GetString(buffer, 0, await socket.ReceiveAsync(buffer.AsMemory()).AsTask().DefaultTimeout());
+        Assert.StartsWith("HTTP/1.1 100 Continue", interim);
+        await socket.SendAsync(body);
+        var reply = new List<byte>();
+        while (!System.Text.Encoding.ASCII.GetString([.. reply]).Contains("\r\n\r\n", StringComparison.Ordinal) || reply.Count < size)
+        {
+            var n = await socket.ReceiveAsync(buffer.AsMemory()).AsTask().DefaultTimeout();
+            Assert.True(n > 0, "the edge closed the connection");
+            reply.AddRange(buffer.AsSpan(0, n).ToArray());
+        }
+
+        Assert.StartsWith("HTTP/1.1 200", System.Text.Encoding.ASCII.GetString([.. reply]));
+        var seen = Assert.Single(upstream.Requests);
+        Assert.Equal(body, seen.Body);
+        Assert.False(seen.Headers.ContainsKey("Expect"), "Expect reached the upstream");
+    }
 }

@@ -22,7 +22,10 @@ internal static class RequestHeaders
         var size = 0;
         foreach (var (name, values) in headers)
         {
-            if (HopByHopHeaders.IsHopByHop(name, connection) || (mode != ForwardedHeadersMode.Off && IsForwarded(name)))
+            // Expect is met here: Kestrel answers 100 Continue when the body is first read, and the body then travels
+            // with (or right after) the start, so an upstream asked to expect it would only stall waiting for a 100.
+            if (HopByHopHeaders.IsHopByHop(name, connection) || (mode != ForwardedHeadersMode.Off && IsForwarded(name))
+                || name.Equals("Expect", StringComparison.OrdinalIgnoreCase))
             {
                 continue;
             }
