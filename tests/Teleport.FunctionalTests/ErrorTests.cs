@@ -9,6 +9,40 @@ namespace Teleport.FunctionalTests;
 public sealed class ErrorTests(ITestOutputHelper output)
 {
     [Fact]
+    public async Task ClientAsksForAShorterTimeout_504AtThatTime_HeaderNotForwarded_LongerOnesCapped()
+    {
+        var seen = new System.Collections.Concurrent.ConcurrentQueue<string?>();
+        await using var up = await TestServer.StartUpstreamAsync(output, app => app.Run(async c =>
+        {
+            seen.Enqueue(c.Request.Headers["X-Teleport-Timeout"].FirstOrDefault());
+            await Task.Delay(int.Parse(c.Request.Query["ms"]!), c.RequestAborted);
+            await c.Response.WriteAsync("late");
+        }));
+        await using var origin = await TestServer.StartOriginAsync(output, up.Address);
+        await using var edge = await TestServer.StartEdgeAsync(output, origin.Address, "--request-timeout", "2s");
+        using var client = edge.CreateClient();
+
+        using var shorter = new HttpRequestMessage(HttpMethod.Get, "/slow?ms=5000") { Headers = { { "X-Teleport-Timeout", "300ms" } } };
+        var clock = System.Diagnostics.Stopwatch.StartNew();
+        using var cut = await client.SendAsync(shorter).DefaultTimeout();
+        var elapsed = clock.Elapsed;
+        await AssertErrorAsync(cut, HttpStatusCode.GatewayTimeout, "upstream-timeout", "did not answer within 0.3 s");
+        Assert.InRange(elapsed, TimeSpan.FromMilliseconds(250), TimeSpan.FromSeconds(1.9));
+
+        // Asking for more than --request-timeout gets --request-timeout.
+        using var longer = new HttpRequestMessage(HttpMethod.Get, "/slow?ms=5000") { Headers = { { "X-Teleport-Timeout", "1h" } } };
+        using var capped = await client.SendAsync(longer).DefaultTimeout();
+        await AssertErrorAsync(capped, HttpStatusCode.GatewayTimeout, "upstream-timeout", "did not answer within 2 s");
+
+        using var wrong = new HttpRequestMessage(HttpMethod.Get, "/slow?ms=0") { Headers = { { "X-Teleport-Timeout", "soon" } } };
+        using var refused = await client.SendAsync(wrong).DefaultTimeout();
+        await AssertErrorAsync(refused, HttpStatusCode.BadRequest, "bad-request", "X-Teleport-Timeout 'soon' is not a duration");
+
+        Assert.All(seen, value => Assert.Null(value));
+        Assert.Equal(2, seen.Count);
+    }
+
+    [Fact]
     public async Task UpstreamDown_Answers502UpstreamConnect()
     {
         await using var origin = await TestServer.StartOriginAsync(output, new Uri($"http://127.0.0.1:{FreePort.Closed()}"));

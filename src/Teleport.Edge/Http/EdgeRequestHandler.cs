@@ -6,6 +6,7 @@ using Teleport.Edge.Diagnostics;
 using Teleport.Edge.Hosting;
 using Teleport.Edge.Tunnel;
 using Teleport.Protocol.Buffers;
+using Teleport.Protocol.Hosting;
 using Teleport.Protocol.V1;
 
 namespace Teleport.Edge.Http;
@@ -21,6 +22,9 @@ internal sealed class EdgeRequestHandler
     /// <summary>Least time a retry waits for another stream, even when the request has used up --tunnel-wait.</summary>
     private const long RetryWaitMs = 1_000;
 
+    /// <summary>How much longer than the request timeout the edge waits for the origin's own 504.</summary>
+    private const long DeadlineGraceMs = 2_000;
+
     private readonly TunnelPool _tunnel;
     private readonly EdgeMetrics _metrics;
     private readonly ILogger<EdgeRequestHandler> _logger;
@@ -28,7 +32,6 @@ internal sealed class EdgeRequestHandler
     private readonly long _tunnelWaitMs;
     private readonly bool _retryIdempotent;
     private readonly uint _timeoutMs;
-    private readonly long _deadlineMs;
     private readonly int _maxPending;
     private readonly string _noTunnelMessage;
     private int _pending;
@@ -44,8 +47,6 @@ internal sealed class EdgeRequestHandler
         _tunnelWaitMs = (long)o.TunnelWait.TotalMilliseconds;
         _retryIdempotent = o.RetryIdempotent;
         _timeoutMs = (uint)o.RequestTimeout.TotalMilliseconds;
-        // The origin answers 504 itself at the request timeout; this grace covers its answer's trip back.
-        _deadlineMs = (long)o.RequestTimeout.TotalMilliseconds + 2_000;
         _maxPending = o.MaxPendingExchanges;
         _noTunnelMessage = $"no tunnel to {(o.OriginOrDefault().Count == 1 ? "the origin " + o.OriginOrDefault()[0] : "any of the origins " + string.Join(", ", o.OriginOrDefault()))} (waited {o.TunnelWait.TotalSeconds:0.###} s)";
     }
@@ -94,6 +95,22 @@ internal sealed class EdgeRequestHandler
         }
 
         var request = context.Request;
+        var timeoutMs = _timeoutMs;
+        if (request.Headers.TryGetValue(RequestHeaders.Timeout, out var asked))
+        {
+            // A client may ask for less time than --request-timeout, never for more.
+            if (!ValueSyntax.TryParseDuration(asked.ToString(), out var span) || span < TimeSpan.FromMilliseconds(1))
+            {
+                await ErrorResponses.WriteAsync(context, StatusCodes.Status400BadRequest, "bad-request",
+                    $"{RequestHeaders.Timeout} '{asked}' is not a duration like 500ms, 5s or 2m");
+                return EdgeOutcome.Rejected;
+            }
+
+            timeoutMs = (uint)Math.Min(timeoutMs, span.TotalMilliseconds);
+        }
+
+        // The origin answers 504 itself at the timeout; this grace covers its answer's trip back.
+        var deadlineMs = timeoutMs + DeadlineGraceMs;
         var hasBody = context.Features.Get<IHttpRequestBodyDetectionFeature>()?.CanHaveBody ?? true;
         var streams = hasBody && connection.StreamsBodies && request.ContentLength is not (>= 0 and <= StreamedRequest.WholeBodyBytes);
         PooledBody read;
@@ -109,9 +126,9 @@ internal sealed class EdgeRequestHandler
             {
                 // Long or of unknown length: the body follows the start in chunks, and such a request is not retried
                 // (its body cannot be read twice).
-                var (streamedStart, streamedSize) = CreateStart(context, ByteString.Empty, 0, hasBody);
+                var (streamedStart, streamedSize) = CreateStart(context, ByteString.Empty, 0, hasBody, timeoutMs);
                 streamedStart.BodyFollows = true;
-                var (streamedAnswer, streamed) = await StreamedRequest.SendAsync(context, connection, streamedStart, streamedSize, _deadlineMs, aborted);
+                var (streamedAnswer, streamed) = await StreamedRequest.SendAsync(context, connection, streamedStart, streamedSize, deadlineMs, aborted);
                 return aborted.IsCancellationRequested ? EdgeOutcome.Aborted : await FinishAsync(context, connection, streamedAnswer, streamed);
             }
 
@@ -136,8 +153,8 @@ internal sealed class EdgeRequestHandler
         var body = read.Buffer is null ? null : new RequestBody(read);
         try
         {
-            var (start, size) = CreateStart(context, body is null ? ByteString.Empty : UnsafeByteOperations.UnsafeWrap(body.Memory), read.Length, hasBody);
-            var deadline = Environment.TickCount64 + _deadlineMs;
+            var (start, size) = CreateStart(context, body is null ? ByteString.Empty : UnsafeByteOperations.UnsafeWrap(body.Memory), read.Length, hasBody, timeoutMs);
+            var deadline = Environment.TickCount64 + deadlineMs;
 
             OriginItem answer;
             PendingExchange? exchange;
@@ -176,7 +193,7 @@ internal sealed class EdgeRequestHandler
     }
 
     /// <summary>The exchange's start: everything of the request but the body beyond <paramref name="body"/>; and roughly its size.</summary>
-    private (RequestStart Start, int Size) CreateStart(HttpContext context, ByteString body, int bodyLength, bool hasBody)
+    private (RequestStart Start, int Size) CreateStart(HttpContext context, ByteString body, int bodyLength, bool hasBody, uint timeoutMs)
     {
         var request = context.Request;
         var start = new RequestStart
@@ -185,7 +202,7 @@ internal sealed class EdgeRequestHandler
             PathAndQuery = RequestTarget.PathAndQuery(context),
             Body = body,
             HasBody = hasBody,
-            TimeoutMs = _timeoutMs,
+            TimeoutMs = timeoutMs,
             Protocol = request.Protocol,
         };
         return (start, RequestHeaders.Copy(request, _forwarded, start.Headers) + bodyLength + start.PathAndQuery.Length + 32);

@@ -14,6 +14,9 @@ internal static class RequestHeaders
     private const string ForwardedProto = "X-Forwarded-Proto";
     private const string ForwardedHost = "X-Forwarded-Host";
 
+    /// <summary>A client's own, shorter request timeout ("500ms", "5s"); the edge takes it and does not forward it.</summary>
+    public const string Timeout = "X-Teleport-Timeout";
+
     /// <summary>Fills <paramref name="target"/> and returns roughly how many bytes the fields take.</summary>
     public static int Copy(HttpRequest request, ForwardedHeadersMode mode, RepeatedField<Header> target)
     {
@@ -25,7 +28,7 @@ internal static class RequestHeaders
             // Expect is met here: Kestrel answers 100 Continue when the body is first read, and the body then travels
             // with (or right after) the start, so an upstream asked to expect it would only stall waiting for a 100.
             if (HopByHopHeaders.IsHopByHop(name, connection) || (mode != ForwardedHeadersMode.Off && IsForwarded(name))
-                || name.Equals("Expect", StringComparison.OrdinalIgnoreCase))
+                || name.Equals("Expect", StringComparison.OrdinalIgnoreCase) || name.Equals(Timeout, StringComparison.OrdinalIgnoreCase))
             {
                 continue;
             }

@@ -10,7 +10,7 @@ internal static class LocalErrors
     /// <summary>The stream ended before the exchange's start was written: the origin never saw it (so it may go elsewhere).</summary>
     public static readonly OriginItem NotSent = Error(ErrorCode.Unspecified, "the tunnel to the origin was lost before the request could be sent");
 
-    public static readonly OriginItem NoAnswer = Error(ErrorCode.UpstreamTimeout, "the origin did not answer in time");
+    public static readonly OriginItem NoAnswer = Error(ErrorCode.UpstreamTimeout, "no answer came back through the tunnel in time (the origin's own timeout answer was lost or late: a slow origin or tunnel)");
 
     public static readonly OriginItem BrokenBody = Error(ErrorCode.UpstreamResponse, "the origin broke off the response body");
 

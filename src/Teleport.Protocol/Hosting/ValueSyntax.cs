@@ -16,6 +16,34 @@ internal static partial class ValueSyntax
     [GeneratedRegex(@"^\s*(\d+(?:\.\d+)?)\s*(B|KiB|MiB|GiB|KB|MB|GB|k|K)\s*$", RegexOptions.CultureInvariant)]
     private static partial Regex Size();
 
+    /// <summary>Reads "500ms", "30s", "2m" or "1h"; false for anything else or a span beyond TimeSpan.</summary>
+    public static bool TryParseDuration(string? value, out TimeSpan span)
+    {
+        span = default;
+        var duration = value is null || value.Length > 32 ? null : Duration().Match(value);
+        if (duration is not { Success: true })
+        {
+            return false;
+        }
+
+        var amount = double.Parse(duration.Groups[1].Value, CultureInfo.InvariantCulture);
+        try
+        {
+            span = duration.Groups[2].Value switch
+            {
+                "ms" => TimeSpan.FromMilliseconds(amount),
+                "s" => TimeSpan.FromSeconds(amount),
+                "m" => TimeSpan.FromMinutes(amount),
+                _ => TimeSpan.FromHours(amount),
+            };
+            return true;
+        }
+        catch (OverflowException)
+        {
+            return false;
+        }
+    }
+
     /// <summary>The binder-ready form of <paramref name="value"/>, or null when it is neither a duration nor a size.</summary>
     public static string? Normalize(string? value)
     {
@@ -24,28 +52,10 @@ internal static partial class ValueSyntax
             return null;
         }
 
-        var duration = Duration().Match(value);
-        if (duration.Success)
+        if (Duration().IsMatch(value))
         {
-            var amount = double.Parse(duration.Groups[1].Value, CultureInfo.InvariantCulture);
-            TimeSpan span;
-            try
-            {
-                span = duration.Groups[2].Value switch
-                {
-                    "ms" => TimeSpan.FromMilliseconds(amount),
-                    "s" => TimeSpan.FromSeconds(amount),
-                    "m" => TimeSpan.FromMinutes(amount),
-                    _ => TimeSpan.FromHours(amount),
-                };
-            }
-            catch (OverflowException)
-            {
-                // Beyond TimeSpan: leave the text as written, and the binder names the setting it cannot convert.
-                return null;
-            }
-
-            return span.ToString("c", CultureInfo.InvariantCulture);
+            // Beyond TimeSpan: leave the text as written, and the binder names the setting it cannot convert.
+            return TryParseDuration(value, out var span) ? span.ToString("c", CultureInfo.InvariantCulture) : null;
         }
 
         var size = Size().Match(value);
