@@ -86,6 +86,7 @@ internal static class EdgeApp
         services.AddOptions<KestrelServerOptions>().Configure<IOptions<EdgeOptions>>(ConfigureKestrel);
         services.AddSingleton<TunnelCounters>();
         services.AddSingleton<AccessCounters>();
+        services.AddSingleton<ConnectionCounters>();
         services.AddSingleton<TunnelPool>();
         services.AddHostedService(static sp => sp.GetRequiredService<TunnelPool>());
         services.AddSingleton<EdgeRequestHandler>();
@@ -122,6 +123,8 @@ internal static class EdgeApp
         kestrel.Limits.MaxRequestBodySize = null;
         kestrel.Limits.MaxRequestHeadersTotalSize = options.MaxRequestHeadersSize;
         ServerCertificates? certificates = null;
+        // Client connections and their bytes are counted only when metrics are published.
+        var metered = options.Admin is not null;
         foreach (var text in options.ListenOrDefault())
         {
             // The validator has accepted every value by now: reading IOptions<EdgeOptions>.Value ran it.
@@ -133,11 +136,16 @@ internal static class EdgeApp
                     {
                         // The allow list first: a refused peer's bytes are never read.
                         AllowListFilter.Apply(listen, options.AllowIp);
+                        ConnectionCounters.Apply(listen, metered);
                         ConfigureCleartext(listen);
                     });
                     break;
                 case ListenerKind.Unix:
-                    kestrel.ListenUnixSocket(listener.SocketPath!, ConfigureCleartext);
+                    kestrel.ListenUnixSocket(listener.SocketPath!, listen =>
+                    {
+                        ConnectionCounters.Apply(listen, metered);
+                        ConfigureCleartext(listen);
+                    });
                     break;
                 case ListenerKind.Https:
                     certificates ??= ServerCertificates.TryLoad(options.ListenCertificates, options.ListenKeys, out var loaded, out var errors)
@@ -147,6 +155,7 @@ internal static class EdgeApp
                     {
                         // The allow list first: a refused peer gets no TLS handshake.
                         AllowListFilter.Apply(listen, options.AllowIp);
+                        ConnectionCounters.Apply(listen, metered);
                         // Over TLS, Kestrel offers h2 and http/1.1 by ALPN itself, also with a handshake callback.
                         listen.Protocols = HttpProtocols.Http1AndHttp2;
                         listen.UseHttps(new TlsHandshakeCallbackOptions

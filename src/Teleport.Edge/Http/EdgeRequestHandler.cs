@@ -65,13 +65,13 @@ internal sealed class EdgeRequestHandler
             Interlocked.Decrement(ref _pending);
             await ErrorResponses.WriteAsync(context, StatusCodes.Status503ServiceUnavailable, "edge-overloaded",
                 $"the edge already has {_maxPending} exchanges pending");
-            _metrics.RequestFinished(EdgeOutcome.Rejected, started);
+            _metrics.RequestFinished(context, EdgeOutcome.Rejected, started);
             return;
         }
 
         try
         {
-            _metrics.RequestFinished(await ForwardAsync(context), started);
+            _metrics.RequestFinished(context, await ForwardAsync(context), started);
         }
         finally
         {

@@ -76,6 +76,7 @@ internal static class OriginApp
         services.AddOptions<Grpc.AspNetCore.Server.GrpcServiceOptions>().Configure<IOptions<OriginOptions>>(ConfigureGrpc);
         services.AddSingleton<TunnelCounters>();
         services.AddSingleton<AccessCounters>();
+        services.AddSingleton<ConnectionCounters>();
         services.AddSingleton<TokenInterceptor>();
         services.AddSingleton<UpstreamClient>();
         services.AddSingleton<UpstreamSelector>();
@@ -130,6 +131,8 @@ internal static class OriginApp
                 listen.Protocols = HttpProtocols.Http2;
                 // The allow list first: a refused peer gets no TLS handshake.
                 AllowListFilter.Apply(listen, options.AllowIp);
+                // Tunnel connections and their wire bytes, ahead of TLS; only when metrics are published.
+                ConnectionCounters.Apply(listen, options.Admin is not null);
                 OriginTls.Apply(listen, options);
             });
         }
