@@ -181,6 +181,9 @@ internal sealed class EdgeMetrics : IReadiness
         }
     }
 
+    /// <summary>The outcome as the metrics, access log and spans name it, e.g. "upstream_error".</summary>
+    public static string NameOf(EdgeOutcome outcome) => (string)OutcomeTags[(int)outcome].Value!;
+
     /// <summary>Index into <see cref="MethodTags"/>: methods are case-sensitive (RFC 9110 9.1), and Kestrel interns the known ones.</summary>
     private static int MethodClass(string method) => method switch
     {

@@ -53,6 +53,8 @@ internal static class EdgeApp
             new("forwarded-headers", S + nameof(EdgeOptions.ForwardedHeaders), "append|set|off", "X-Forwarded-For/-Proto/-Host: add this hop to the client's values, replace them, or leave them alone.", "append"),
             new("admin", S + nameof(EdgeOptions.Admin), "ADDRESS", "Admin listener (HTTP/1.1) serving /metrics (Prometheus text), /healthz and /readyz, e.g. 127.0.0.1:9100; never on the traffic ports. Default: none.", null),
             new("log-format", S + nameof(EdgeOptions.LogFormat), "console|json", "Log lines for people, or one JSON object per line for log collectors. Levels per category come from Logging:LogLevel in the configuration.", "console"),
+            new("access-log", S + nameof(EdgeOptions.AccessLog), "", "Log one line per exchange at Information, in the category Teleport.Edge.Access: method, target, status, duration, request and response body bytes, outcome, X-Teleport-Error stage and client address. Off, it costs nothing.", null, IsSwitch: true),
+            new("otlp-endpoint", S + nameof(EdgeOptions.OtlpEndpoint), "URL", "Turns on tracing: a span per exchange, continuing the client's W3C traceparent and passed on to the origin, exported over OTLP to this collector, e.g. http://collector:4317 (gRPC; with OTEL_EXPORTER_OTLP_PROTOCOL=http/protobuf, e.g. http://collector:4318). The other OTEL_EXPORTER_OTLP_* variables apply. Default: no tracing.", null),
             new("config", S + "Config", "FILE", "A JSON settings file read on top of appsettings.json (keys as in appsettings.json).", null),
         ]);
 
@@ -90,6 +92,8 @@ internal static class EdgeApp
         services.AddSingleton<TunnelPool>();
         services.AddHostedService(static sp => sp.GetRequiredService<TunnelPool>());
         services.AddSingleton<EdgeRequestHandler>();
+        services.AddSingleton<EdgeTracing>();
+        services.AddSingleton<EdgeAccessLog>();
         services.AddSingleton<EdgeMetrics>();
         services.AddSingleton<IReadiness>(static sp => sp.GetRequiredService<EdgeMetrics>());
         // The exporter only with an admin listener: without one the metrics classes create no instruments at all.
@@ -98,6 +102,12 @@ internal static class EdgeApp
         {
             AdminEndpoint.AddServices(services, Definition.Program, EdgeMetrics.MeterName);
         }
+        // Tracing only with a collector to send spans to; a bad URL is left to the validator.
+        if (builder.Configuration[S + nameof(EdgeOptions.OtlpEndpoint)] is { Length: > 0 } otlp && OtlpTracing.Validate(otlp) is null)
+        {
+            OtlpTracing.AddServices(services, Definition.Program, EdgeTracing.SourceName, otlp);
+        }
+
         services.AddHostedService<UnixSocketFiles>();
 
         configure?.Invoke(builder);

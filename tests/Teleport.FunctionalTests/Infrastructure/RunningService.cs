@@ -53,7 +53,7 @@ internal sealed class RunningService : IDisposable
         _process.Dispose();
     }
 
-    private static async Task WaitForPortAsync(int port)
+    internal static async Task WaitForPortAsync(int port)
     {
         while (true)
         {
