@@ -62,6 +62,29 @@ public sealed class AccessLogTests(ITestOutputHelper output)
     }
 
     [Fact]
+    public async Task AccessLog_StreamedResponse_IsLoggedOnceTheBodyHasEnded()
+    {
+        // Over 64 KiB of unknown length: the origin streams it in chunks (the line comes after the last one).
+        var chunk = new string('x', 32 * 1024);
+        await using var up = await TestServer.StartUpstreamAsync(output, app => app.Run(async c =>
+        {
+            for (var i = 0; i < 4; i++)
+            {
+                await c.Response.WriteAsync(chunk);
+                await c.Response.Body.FlushAsync();
+            }
+        }));
+        await using var origin = await TestServer.StartOriginAsync(output, up.Address, "--access-log");
+        await using var edge = await TestServer.StartEdgeAsync(output, origin.Address, "--access-log");
+        using var client = edge.CreateClient();
+
+        Assert.Equal(4 * chunk.Length, (await client.GetStringAsync("/stream").DefaultTimeout()).Length);
+
+        Assert.Matches($@": [0-9]+ GET /stream -> {up.Authority} 200 [0-9.]+ ms 0 B out -1 B in success$", Assert.Single(await LinesAsync(origin, OriginCategory, 1)));
+        Assert.Matches(@": GET /stream 200 [0-9.]+ ms 0 B in -?[0-9]+ B out success - 127\.0\.0\.1$", Assert.Single(await LinesAsync(edge, EdgeCategory, 1)));
+    }
+
+    [Fact]
     public async Task AccessLog_Off_WritesNothing()
     {
         await using var up = await TestServer.StartUpstreamAsync(output, app => app.Run(c => c.Response.WriteAsync("ok")));
