@@ -107,14 +107,13 @@ public sealed class AccessLogTests(ITestOutputHelper output)
     [Fact]
     public async Task AccessLog_WithJsonLogs_IsOneJsonObjectWithItsFields()
     {
-        var port = FreePort.Closed();
         await using var edge = BackgroundProcess.Start("edge", Path.Combine(AppContext.BaseDirectory, "teleport-edge.dll"),
-            ["--listen", $"127.0.0.1:{port}", "--origin", $"http://127.0.0.1:{FreePort.Closed()}", "--tunnel-wait", "0", "--access-log", "--log-format", "json"], []);
+            ["--listen", "127.0.0.1:0", "--origin", $"http://127.0.0.1:{FreePort.Closed()}", "--tunnel-wait", "0", "--access-log", "--log-format", "json"], []);
         try
         {
-            await RunningService.WaitForPortAsync(port).DefaultTimeout();
+            var address = await edge.ListeningAddressAsync();
             using var client = new HttpClient();
-            using var response = await client.GetAsync($"http://127.0.0.1:{port}/json?q=1").DefaultTimeout();
+            using var response = await client.GetAsync(new Uri(address, "/json?q=1")).DefaultTimeout();
             Assert.Equal(HttpStatusCode.ServiceUnavailable, response.StatusCode);
 
             var deadline = Stopwatch.StartNew();

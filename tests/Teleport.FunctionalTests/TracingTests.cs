@@ -145,20 +145,18 @@ public sealed class TracingTests(ITestOutputHelper output)
             posts.Enqueue((c.Request.Path.Value!, c.Request.ContentType, body.ToArray()));
         }));
         await using var up = await TestServer.StartUpstreamAsync(output, app => app.Run(c => c.Response.WriteAsync("up")));
-        var originPort = FreePort.Closed();
-        var edgePort = FreePort.Closed();
         // The standard variables apply: HTTP instead of gRPC, and a short export delay instead of 5 s.
         KeyValuePair<string, string>[] environment = [new("OTEL_EXPORTER_OTLP_PROTOCOL", "http/protobuf"), new("OTEL_BSP_SCHEDULE_DELAY", "100")];
         var otlp = collector.Address.ToString().TrimEnd('/');
         await using var originProcess = BackgroundProcess.Start("origin", Dll("teleport-origin"),
-            ["--listen", $"127.0.0.1:{originPort}", "--upstream", up.Address.ToString().TrimEnd('/'), "--otlp-endpoint", otlp], environment);
-        await using var edgeProcess = BackgroundProcess.Start("edge", Dll("teleport-edge"),
-            ["--listen", $"127.0.0.1:{edgePort}", "--origin", $"http://127.0.0.1:{originPort}", "--otlp-endpoint", otlp], environment);
+            ["--listen", "127.0.0.1:0", "--upstream", up.Address.ToString().TrimEnd('/'), "--otlp-endpoint", otlp], environment);
+        BackgroundProcess? edgeProcess = null;
         try
         {
-            await RunningService.WaitForPortAsync(originPort).DefaultTimeout();
-            await RunningService.WaitForPortAsync(edgePort).DefaultTimeout();
-            using var client = new HttpClient { BaseAddress = new Uri($"http://127.0.0.1:{edgePort}") };
+            var originAddress = await originProcess.ListeningAddressAsync();
+            edgeProcess = BackgroundProcess.Start("edge", Dll("teleport-edge"),
+                ["--listen", "127.0.0.1:0", "--origin", originAddress.ToString().TrimEnd('/'), "--otlp-endpoint", otlp], environment);
+            using var client = new HttpClient { BaseAddress = await edgeProcess.ListeningAddressAsync() };
             using var request = new HttpRequestMessage(HttpMethod.Get, "/exported");
             request.Headers.TryAddWithoutValidation("traceparent", ClientTraceParent);
             // A request arriving before the tunnel is up waits for it (--tunnel-wait, 5 s).
@@ -175,7 +173,11 @@ public sealed class TracingTests(ITestOutputHelper output)
         }
         finally
         {
-            await edgeProcess.StopAsync(output);
+            if (edgeProcess is not null)
+            {
+                await edgeProcess.StopAsync(output);
+            }
+
             await originProcess.StopAsync(output);
         }
     }

@@ -53,7 +53,7 @@ internal sealed class RunningService : IDisposable
         _process.Dispose();
     }
 
-    internal static async Task WaitForPortAsync(int port)
+    private static async Task WaitForPortAsync(int port)
     {
         while (true)
         {
