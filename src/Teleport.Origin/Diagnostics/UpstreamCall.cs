@@ -74,7 +74,7 @@ internal sealed partial class UpstreamCall(UpstreamCalls calls, Activity? activi
         if (calls.AccessLog is { } log)
         {
             Call(log, id, start.Method, start.PathAndQuery, upstream.Authority, _status,
-                Math.Round(Stopwatch.GetElapsedTime(_started).TotalMilliseconds, 3), start.Body.Length, _responseBytes, outcome);
+                Math.Round(Stopwatch.GetElapsedTime(_started).TotalMilliseconds, 3), start.BodyFollows ? -1 : start.Body.Length, _responseBytes, outcome);
         }
     }
 
