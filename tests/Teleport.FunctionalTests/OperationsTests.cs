@@ -65,11 +65,91 @@ public sealed class OperationsTests(ITestOutputHelper output)
             Assert.True(wire < logical, $"{direction}: gzip saved bytes (wire {wire} < logical {logical})");
         }
 
+        Assert.Equal(7, Sum(metrics, "teleport_edge_requests_total", "method=\"post\""));
+        Assert.Equal(7, Sum(metrics, "teleport_edge_request_duration_seconds_count", "method=\"post\""));
+        AssertCompressionRatios(metrics, "teleport_edge");
+        // The client's own connection: its bytes cover the bodies both ways.
+        Assert.True(Sum(metrics, "teleport_edge_client_connections_accepted_total") >= 1);
+        Assert.True(Sum(metrics, "teleport_edge_client_connections_open") >= 1);
+        Assert.True(Sum(metrics, "teleport_edge_client_bytes_total", "direction=\"received\"") > 7 * body.Length);
+        Assert.True(Sum(metrics, "teleport_edge_client_bytes_total", "direction=\"sent\"") > 7 * body.Length);
+        Assert.Equal(1, Sum(metrics, "teleport_edge_tunnel_connections_opened_total"));
+
         var originMetrics = await ScrapeUntilAsync(origin, m => Sum(m, "teleport_origin_upstream_requests_total") == 7);
         Assert.Equal(5, Sum(originMetrics, "teleport_origin_upstream_requests_total", "outcome=\"success\""));
         Assert.Equal(2, Sum(originMetrics, "teleport_origin_upstream_requests_total", "outcome=\"non_2xx\""));
         Assert.Equal(1, Sum(originMetrics, "teleport_origin_tunnel_streams_up"));
         Assert.True(Sum(originMetrics, "teleport_origin_tunnel_logical_bytes_total", "direction=\"received\"") > 7 * body.Length);
+        // The origin counts the same connection where Kestrel accepted it: gzip saves there too, both ways.
+        Assert.Equal(1, Sum(originMetrics, "teleport_origin_tunnel_connections_accepted_total"));
+        Assert.Equal(1, Sum(originMetrics, "teleport_origin_tunnel_connections_open"));
+        foreach (var direction in new[] { "direction=\"sent\"", "direction=\"received\"" })
+        {
+            var logical = Sum(originMetrics, "teleport_origin_tunnel_logical_bytes_total", direction);
+            var wire = Sum(originMetrics, "teleport_origin_tunnel_wire_bytes_total", direction);
+            Assert.True(wire > 0 && wire < logical, $"origin {direction}: gzip saved bytes (wire {wire} < logical {logical})");
+        }
+
+        AssertCompressionRatios(originMetrics, "teleport_origin");
+        // What one side sent the other received: the two sides' wire counts agree within what is still in flight (pings).
+        var edgeSent = Sum(metrics, "teleport_edge_tunnel_wire_bytes_total", "direction=\"sent\"");
+        var originReceived = Sum(originMetrics, "teleport_origin_tunnel_wire_bytes_total", "direction=\"received\"");
+        Assert.True(Math.Abs(edgeSent - originReceived) < 0.1 * edgeSent, $"edge sent {edgeSent}, origin received {originReceived}");
+    }
+
+    [Fact]
+    public async Task Metrics_RequestsByMethodClass_NeverTheRawMethod()
+    {
+        await using var up = await TestServer.StartUpstreamAsync(output, app => app.Run(c => c.Response.WriteAsync("ok")));
+        await using var origin = await TestServer.StartOriginAsync(output, up.Address);
+        await using var edge = await TestServer.StartEdgeAsync(output, origin.Address, Admin);
+        using var client = edge.CreateClient();
+
+        foreach (var method in new[] { "GET", "GET", "HEAD", "PUT", "DELETE", "PATCH", "OPTIONS", "PURGE", "X-RANDOM-1" })
+        {
+            using var response = await client.SendAsync(new HttpRequestMessage(new HttpMethod(method), "/m")).DefaultTimeout();
+            Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        }
+
+        var metrics = await ScrapeUntilAsync(edge, m => Sum(m, "teleport_edge_requests_total") == 9);
+        Assert.Equal(2, Sum(metrics, "teleport_edge_requests_total", "method=\"get\""));
+        foreach (var method in new[] { "head", "put", "delete", "patch", "options" })
+        {
+            Assert.Equal(1, Sum(metrics, "teleport_edge_requests_total", $"method=\"{method}\""));
+        }
+
+        Assert.Equal(2, Sum(metrics, "teleport_edge_requests_total", "method=\"other\""));
+        Assert.Equal(0, Sum(metrics, "teleport_edge_requests_total", "method=\"post\""));
+        Assert.DoesNotContain("PURGE", metrics, StringComparison.OrdinalIgnoreCase);
+        Assert.Equal(9, Sum(metrics, "teleport_edge_request_duration_seconds_count", "outcome=\"success\""));
+    }
+
+    [Fact]
+    public async Task Metrics_EdgeOverloaded_CountedAsRejectedAndAsEdgeOverloadedError()
+    {
+        var release = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var arrived = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        await using var up = await TestServer.StartUpstreamAsync(output, app => app.Run(async c =>
+        {
+            arrived.TrySetResult();
+            await release.Task;
+        }));
+        await using var origin = await TestServer.StartOriginAsync(output, up.Address);
+        await using var edge = await TestServer.StartEdgeAsync(output, origin.Address, ["--max-pending", "1", .. Admin]);
+        using var client = edge.CreateClient();
+
+        var first = client.GetAsync("/held");
+        await arrived.Task.DefaultTimeout();
+        using var refused = await client.PostAsync("/refused", new StringContent("x")).DefaultTimeout();
+        release.SetResult();
+        using var held = await first.DefaultTimeout();
+
+        Assert.Equal(HttpStatusCode.ServiceUnavailable, refused.StatusCode);
+        var metrics = await ScrapeUntilAsync(edge, m => Sum(m, "teleport_edge_requests_total") == 2);
+        Assert.Equal(1, Sum(metrics, "teleport_edge_requests_total", "outcome=\"rejected\"", "method=\"post\""));
+        Assert.Equal(1, Sum(metrics, "teleport_edge_requests_total", "outcome=\"success\"", "method=\"get\""));
+        Assert.Equal(1, Sum(metrics, "teleport_edge_errors_total", "error=\"edge-overloaded\""));
+        Assert.Equal(1, Sum(metrics, "teleport_edge_errors_total"));
     }
 
     [Fact]
@@ -173,7 +253,7 @@ public sealed class OperationsTests(ITestOutputHelper output)
         using var meters = new TestMeterFactory();
         var options = Options.Create(new OriginOptions { Upstreams = ["http://127.0.0.1:1"] });
         var health = new UpstreamHealth(new UpstreamSelector(options, TimeProvider.System), options, TimeProvider.System, NullLogger<UpstreamHealth>.Instance);
-        var readiness = new OriginMetrics(meters, new TunnelCounters(), lifetime, health, new AccessCounters(), options);
+        var readiness = new OriginMetrics(meters, new TunnelCounters(), new ConnectionCounters(), lifetime, health, new AccessCounters(), options);
 
         Assert.False(readiness.IsReady);
         lifetime.Started.Cancel();
@@ -237,6 +317,19 @@ public sealed class OperationsTests(ITestOutputHelper output)
         }
     }
 
+    /// <summary>The ratio gauge in each direction is the wire counter over the logical one, and below 1 with gzip.</summary>
+    private static void AssertCompressionRatios(string metrics, string prefix)
+    {
+        foreach (var direction in new[] { "direction=\"sent\"", "direction=\"received\"" })
+        {
+            var ratio = Sum(metrics, prefix + "_tunnel_compression_ratio", direction);
+            var expected = Sum(metrics, prefix + "_tunnel_wire_bytes_total", direction) / Sum(metrics, prefix + "_tunnel_logical_bytes_total", direction);
+            Assert.True(ratio is > 0 and < 1, $"{prefix} {direction}: ratio {ratio}");
+            // The scrape reads the counters one after another; a heartbeat may fall between them.
+            Assert.InRange(ratio, expected * 0.95, expected * 1.05);
+        }
+    }
+
     private static async Task<string> ScrapeUntilAsync(TestServer server, Func<string, bool> condition)
     {
         using var http = new HttpClient();
@@ -254,7 +347,10 @@ public sealed class OperationsTests(ITestOutputHelper output)
     }
 
     /// <summary>The sum of a metric's samples whose labels contain <paramref name="label"/> (e.g. outcome="success").</summary>
-    internal static double Sum(string metrics, string name, string label = "")
+    internal static double Sum(string metrics, string name, string label = "") => Sum(metrics, name, [label]);
+
+    /// <summary>The sum of a metric's samples whose labels contain every one of <paramref name="labels"/>.</summary>
+    internal static double Sum(string metrics, string name, params string[] labels)
     {
         var total = 0.0;
         foreach (var line in metrics.Split('\n'))
@@ -265,7 +361,7 @@ public sealed class OperationsTests(ITestOutputHelper output)
             }
 
             var labelsEnd = line.LastIndexOf('}');
-            if (label.Length > 0 && (labelsEnd < 0 || !line[..labelsEnd].Contains(label, StringComparison.Ordinal)))
+            if (labels.Any(label => label.Length > 0 && (labelsEnd < 0 || !line[..labelsEnd].Contains(label, StringComparison.Ordinal))))
             {
                 continue;
             }

@@ -3,6 +3,7 @@ using System.Diagnostics.Metrics;
 using System.Text.Json;
 using Microsoft.Extensions.Options;
 using Teleport.Edge.Hosting;
+using Teleport.Edge.Http;
 using Teleport.Edge.Tunnel;
 using Teleport.Protocol.Diagnostics;
 using Teleport.Protocol.Hosting;
@@ -36,8 +37,8 @@ internal enum EdgeOutcome
 }
 
 /// <summary>
-/// The edge's Meter, "Teleport.Edge": requests by outcome and their duration, recorded per request
-/// without allocating; everything else observed from existing counters when scraped.
+/// The edge's Meter, "Teleport.Edge": requests by method class and outcome and their duration, recorded per
+/// request without allocating; everything else observed from existing counters when scraped.
 /// </summary>
 internal sealed class EdgeMetrics : IReadiness
 {
@@ -55,12 +56,26 @@ internal sealed class EdgeMetrics : IReadiness
         new("outcome", "aborted"),
     ];
 
+    // The method as a small fixed set, never the raw method: a client choosing methods must not grow the series.
+    private static readonly KeyValuePair<string, object?>[] MethodTags =
+    [
+        new("method", "get"),
+        new("method", "head"),
+        new("method", "post"),
+        new("method", "put"),
+        new("method", "delete"),
+        new("method", "patch"),
+        new("method", "options"),
+        new("method", "other"),
+    ];
+
     private readonly Counter<long>? _requests;
     private readonly Histogram<double>? _duration;
+    private readonly Counter<long>? _errors;
     private readonly TunnelPool _tunnel;
     private readonly TunnelCounters _counters;
 
-    public EdgeMetrics(IMeterFactory meterFactory, TunnelPool tunnel, TunnelCounters counters, AccessCounters access, IOptions<EdgeOptions> options)
+    public EdgeMetrics(IMeterFactory meterFactory, TunnelPool tunnel, TunnelCounters counters, ConnectionCounters clients, AccessCounters access, IOptions<EdgeOptions> options)
     {
         _tunnel = tunnel;
         _counters = counters;
@@ -72,15 +87,17 @@ internal sealed class EdgeMetrics : IReadiness
         }
 
         var meter = meterFactory.Create(MeterName);
-        _requests = meter.CreateCounter<long>("teleport.edge.requests", description: "Client requests by outcome.");
-        _duration = meter.CreateHistogram("teleport.edge.request.duration", unit: "s", description: "Time from a request's arrival to its answer, by outcome.",
+        _requests = meter.CreateCounter<long>("teleport.edge.requests", description: "Client requests by method class and outcome.");
+        _duration = meter.CreateHistogram("teleport.edge.request.duration", unit: "s", description: "Time from a request's arrival to its answer, by method class and outcome.",
             advice: new InstrumentAdvice<double> { HistogramBucketBoundaries = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30] });
         meter.CreateObservableUpDownCounter("teleport.edge.tunnel.streams.up", () => StreamsUp, description: "Tunnel streams to an origin that are up now.");
         // Every stream beyond one per slot replaces a lost or drained one.
         meter.CreateObservableCounter("teleport.edge.tunnel.reconnects", () => Math.Max(0, counters.StreamsOpened - tunnel.Links.Count), description: "Tunnel streams opened again after one was lost or drained.");
         meter.CreateObservableGauge("teleport.edge.tunnel.round_trip", RoundTrips, unit: "s", description: "Last heartbeat round trip of each stream that is up.");
+        _errors = meter.CreateCounter<long>("teleport.edge.errors", description: "Answers the edge made itself instead of the upstream's, by X-Teleport-Error (edge-overloaded and origin-overloaded are the overload rejections).");
         counters.Observe(meter, "teleport.edge", wireBytes: true);
         access.Observe(meter, "teleport.edge");
+        clients.Observe(meter, "teleport.edge.client", "teleport.edge.client.bytes", "Client");
         Meter = meter;
     }
 
@@ -145,7 +162,7 @@ internal sealed class EdgeMetrics : IReadiness
     }
 
     /// <param name="started">When the request arrived, from <see cref="Stopwatch.GetTimestamp"/>.</param>
-    public void RequestFinished(EdgeOutcome outcome, long started)
+    public void RequestFinished(HttpContext context, EdgeOutcome outcome, long started)
     {
         if (_requests is null)
         {
@@ -153,7 +170,30 @@ internal sealed class EdgeMetrics : IReadiness
         }
 
         var tag = OutcomeTags[(int)outcome];
-        _requests.Add(1, tag);
-        _duration!.Record(Stopwatch.GetElapsedTime(started).TotalSeconds, tag);
+        var method = MethodTags[MethodClass(context.Request.Method)];
+        _requests.Add(1, tag, method);
+        _duration!.Record(Stopwatch.GetElapsedTime(started).TotalSeconds, tag, method);
+        // Only answers the edge wrote itself carry the header; its values are the fixed set of ErrorResponses.
+        if (outcome is not (EdgeOutcome.Success or EdgeOutcome.Non2xx)
+            && context.Response.Headers.TryGetValue(ErrorResponses.ErrorHeader, out var error) && error.Count == 1)
+        {
+            _errors!.Add(1, new KeyValuePair<string, object?>("error", error[0]));
+        }
     }
+
+    /// <summary>The outcome as the metrics, access log and spans name it, e.g. "upstream_error".</summary>
+    public static string NameOf(EdgeOutcome outcome) => (string)OutcomeTags[(int)outcome].Value!;
+
+    /// <summary>Index into <see cref="MethodTags"/>: methods are case-sensitive (RFC 9110 9.1), and Kestrel interns the known ones.</summary>
+    private static int MethodClass(string method) => method switch
+    {
+        "GET" => 0,
+        "HEAD" => 1,
+        "POST" => 2,
+        "PUT" => 3,
+        "DELETE" => 4,
+        "PATCH" => 5,
+        "OPTIONS" => 6,
+        _ => 7,
+    };
 }

@@ -53,6 +53,8 @@ internal static class EdgeApp
             new("forwarded-headers", S + nameof(EdgeOptions.ForwardedHeaders), "append|set|off", "X-Forwarded-For/-Proto/-Host: add this hop to the client's values, replace them, or leave them alone.", "append"),
             new("admin", S + nameof(EdgeOptions.Admin), "ADDRESS", "Admin listener (HTTP/1.1) serving /metrics (Prometheus text), /healthz and /readyz, e.g. 127.0.0.1:9100; never on the traffic ports. Default: none.", null),
             new("log-format", S + nameof(EdgeOptions.LogFormat), "console|json", "Log lines for people, or one JSON object per line for log collectors. Levels per category come from Logging:LogLevel in the configuration.", "console"),
+            new("access-log", S + nameof(EdgeOptions.AccessLog), "", "Log one line per exchange at Information, in the category Teleport.Edge.Access: method, target, status, duration, request and response body bytes, outcome, X-Teleport-Error stage and client address. Off, it costs nothing.", null, IsSwitch: true),
+            new("otlp-endpoint", S + nameof(EdgeOptions.OtlpEndpoint), "URL", "Turns on tracing: a span per exchange, continuing the client's W3C traceparent and passed on to the origin, exported over OTLP to this collector, e.g. http://collector:4317 (gRPC; with OTEL_EXPORTER_OTLP_PROTOCOL=http/protobuf, e.g. http://collector:4318). The other OTEL_EXPORTER_OTLP_* variables apply. Default: no tracing.", null),
             new("config", S + "Config", "FILE", "A JSON settings file read on top of appsettings.json (keys as in appsettings.json).", null),
         ]);
 
@@ -86,9 +88,12 @@ internal static class EdgeApp
         services.AddOptions<KestrelServerOptions>().Configure<IOptions<EdgeOptions>>(ConfigureKestrel);
         services.AddSingleton<TunnelCounters>();
         services.AddSingleton<AccessCounters>();
+        services.AddSingleton<ConnectionCounters>();
         services.AddSingleton<TunnelPool>();
         services.AddHostedService(static sp => sp.GetRequiredService<TunnelPool>());
         services.AddSingleton<EdgeRequestHandler>();
+        services.AddSingleton<EdgeTracing>();
+        services.AddSingleton<EdgeAccessLog>();
         services.AddSingleton<EdgeMetrics>();
         services.AddSingleton<IReadiness>(static sp => sp.GetRequiredService<EdgeMetrics>());
         // The exporter only with an admin listener: without one the metrics classes create no instruments at all.
@@ -97,6 +102,12 @@ internal static class EdgeApp
         {
             AdminEndpoint.AddServices(services, Definition.Program, EdgeMetrics.MeterName);
         }
+        // Tracing only with a collector to send spans to; a bad URL is left to the validator.
+        if (builder.Configuration[S + nameof(EdgeOptions.OtlpEndpoint)] is { Length: > 0 } otlp && OtlpTracing.Validate(otlp) is null)
+        {
+            OtlpTracing.AddServices(services, Definition.Program, EdgeTracing.SourceName, otlp);
+        }
+
         services.AddHostedService<UnixSocketFiles>();
 
         configure?.Invoke(builder);
@@ -122,6 +133,8 @@ internal static class EdgeApp
         kestrel.Limits.MaxRequestBodySize = null;
         kestrel.Limits.MaxRequestHeadersTotalSize = options.MaxRequestHeadersSize;
         ServerCertificates? certificates = null;
+        // Client connections and their bytes are counted only when metrics are published.
+        var metered = options.Admin is not null;
         foreach (var text in options.ListenOrDefault())
         {
             // The validator has accepted every value by now: reading IOptions<EdgeOptions>.Value ran it.
@@ -133,11 +146,16 @@ internal static class EdgeApp
                     {
                         // The allow list first: a refused peer's bytes are never read.
                         AllowListFilter.Apply(listen, options.AllowIp);
+                        ConnectionCounters.Apply(listen, metered);
                         ConfigureCleartext(listen);
                     });
                     break;
                 case ListenerKind.Unix:
-                    kestrel.ListenUnixSocket(listener.SocketPath!, ConfigureCleartext);
+                    kestrel.ListenUnixSocket(listener.SocketPath!, listen =>
+                    {
+                        ConnectionCounters.Apply(listen, metered);
+                        ConfigureCleartext(listen);
+                    });
                     break;
                 case ListenerKind.Https:
                     certificates ??= ServerCertificates.TryLoad(options.ListenCertificates, options.ListenKeys, out var loaded, out var errors)
@@ -147,6 +165,7 @@ internal static class EdgeApp
                     {
                         // The allow list first: a refused peer gets no TLS handshake.
                         AllowListFilter.Apply(listen, options.AllowIp);
+                        ConnectionCounters.Apply(listen, metered);
                         // Over TLS, Kestrel offers h2 and http/1.1 by ALPN itself, also with a handshake callback.
                         listen.Protocols = HttpProtocols.Http1AndHttp2;
                         listen.UseHttps(new TlsHandshakeCallbackOptions

@@ -136,6 +136,18 @@ internal sealed class EdgeOptions
 
     /// <summary>Console (default) or Json: one JSON object per log entry and line.</summary>
     public LogFormat LogFormat { get; set; } = LogFormat.Console;
+
+    /// <summary>
+    /// One log line per exchange at Information in the category Teleport.Edge.Access (method, target, status,
+    /// duration, bytes, outcome, stage, client). Default false: then it costs nothing per request.
+    /// </summary>
+    public bool AccessLog { get; set; }
+
+    /// <summary>
+    /// OpenTelemetry collector (OTLP) the exchange spans go to, e.g. http://collector:4317; the OTEL_EXPORTER_OTLP_*
+    /// variables set the rest (protocol, headers). Null, the default, turns tracing off: no span is made.
+    /// </summary>
+    public string? OtlpEndpoint { get; set; }
 }
 
 /// <summary>What the edge does with X-Forwarded-* headers.</summary>

@@ -16,6 +16,11 @@ internal sealed class EdgeOptionsValidator : IValidateOptions<EdgeOptions>
             (errors ??= []).Add(adminError);
         }
 
+        if (OtlpTracing.Validate(o.OtlpEndpoint) is { } otlpError)
+        {
+            (errors ??= []).Add(otlpError);
+        }
+
         var https = false;
         var origins = new HashSet<Uri>();
         foreach (var text in o.OriginOrDefault())

@@ -27,6 +27,8 @@ internal sealed class EdgeRequestHandler
 
     private readonly TunnelPool _tunnel;
     private readonly EdgeMetrics _metrics;
+    private readonly EdgeTracing _tracing;
+    private readonly EdgeAccessLog? _accessLog;
     private readonly ILogger<EdgeRequestHandler> _logger;
     private readonly ForwardedHeadersMode _forwarded;
     private readonly long _tunnelWaitMs;
@@ -36,11 +38,13 @@ internal sealed class EdgeRequestHandler
     private readonly string _noTunnelMessage;
     private int _pending;
 
-    public EdgeRequestHandler(TunnelPool tunnel, EdgeMetrics metrics, IOptions<EdgeOptions> options, ILogger<EdgeRequestHandler> logger)
+    public EdgeRequestHandler(TunnelPool tunnel, EdgeMetrics metrics, EdgeTracing tracing, EdgeAccessLog accessLog, IOptions<EdgeOptions> options, ILogger<EdgeRequestHandler> logger)
     {
         var o = options.Value;
         _tunnel = tunnel;
         _metrics = metrics;
+        _tracing = tracing;
+        _accessLog = accessLog.Enabled ? accessLog : null;
         metrics.Meter?.CreateObservableUpDownCounter("teleport.edge.requests.in_flight", () => Volatile.Read(ref _pending), description: "Client requests being handled now.");
         _logger = logger;
         _forwarded = o.ForwardedHeaders;
@@ -61,18 +65,20 @@ internal sealed class EdgeRequestHandler
     public async Task HandleAsync(HttpContext context)
     {
         var started = Stopwatch.GetTimestamp();
+        // Null unless tracing is on (someone listens to the source); ended when the answer has been written.
+        using var activity = _tracing.StartExchange(context);
         if (Interlocked.Increment(ref _pending) > _maxPending)
         {
             Interlocked.Decrement(ref _pending);
             await ErrorResponses.WriteAsync(context, StatusCodes.Status503ServiceUnavailable, "edge-overloaded",
                 $"the edge already has {_maxPending} exchanges pending");
-            _metrics.RequestFinished(EdgeOutcome.Rejected, started);
+            Finished(context, activity, EdgeOutcome.Rejected, started);
             return;
         }
 
         try
         {
-            _metrics.RequestFinished(await ForwardAsync(context), started);
+            Finished(context, activity, await ForwardAsync(context, activity), started);
         }
         finally
         {
@@ -80,7 +86,14 @@ internal sealed class EdgeRequestHandler
         }
     }
 
-    private async Task<EdgeOutcome> ForwardAsync(HttpContext context)
+    private void Finished(HttpContext context, Activity? activity, EdgeOutcome outcome, long started)
+    {
+        _metrics.RequestFinished(context, outcome, started);
+        EdgeTracing.Finish(activity, context, outcome);
+        _accessLog?.Write(context, outcome, started);
+    }
+
+    private async Task<EdgeOutcome> ForwardAsync(HttpContext context, Activity? activity)
     {
         var aborted = context.RequestAborted;
         var waitUntil = Environment.TickCount64 + _tunnelWaitMs;
@@ -126,7 +139,7 @@ internal sealed class EdgeRequestHandler
             {
                 // Long or of unknown length: the body follows the start in chunks, and such a request is not retried
                 // (its body cannot be read twice).
-                var (streamedStart, streamedSize) = CreateStart(context, ByteString.Empty, 0, hasBody, timeoutMs);
+                var (streamedStart, streamedSize) = CreateStart(context, ByteString.Empty, 0, hasBody, timeoutMs, activity);
                 streamedStart.BodyFollows = true;
                 var (streamedAnswer, streamed) = await StreamedRequest.SendAsync(context, connection, streamedStart, streamedSize, deadlineMs, aborted);
                 return aborted.IsCancellationRequested ? EdgeOutcome.Aborted : await FinishAsync(context, connection, streamedAnswer, streamed);
@@ -153,7 +166,7 @@ internal sealed class EdgeRequestHandler
         var body = read.Buffer is null ? null : new RequestBody(read);
         try
         {
-            var (start, size) = CreateStart(context, body is null ? ByteString.Empty : UnsafeByteOperations.UnsafeWrap(body.Memory), read.Length, hasBody, timeoutMs);
+            var (start, size) = CreateStart(context, body is null ? ByteString.Empty : UnsafeByteOperations.UnsafeWrap(body.Memory), read.Length, hasBody, timeoutMs, activity);
             var deadline = Environment.TickCount64 + deadlineMs;
 
             OriginItem answer;
@@ -193,7 +206,9 @@ internal sealed class EdgeRequestHandler
     }
 
     /// <summary>The exchange's start: everything of the request but the body beyond <paramref name="body"/>; and roughly its size.</summary>
-    private (RequestStart Start, int Size) CreateStart(HttpContext context, ByteString body, int bodyLength, bool hasBody, uint timeoutMs)
+    /// <param name="timeoutMs">How long the origin may take for the response head.</param>
+    /// <param name="activity">The exchange's span, when tracing: its traceparent replaces the client's.</param>
+    private (RequestStart Start, int Size) CreateStart(HttpContext context, ByteString body, int bodyLength, bool hasBody, uint timeoutMs, Activity? activity)
     {
         var request = context.Request;
         var start = new RequestStart
@@ -205,7 +220,8 @@ internal sealed class EdgeRequestHandler
             TimeoutMs = timeoutMs,
             Protocol = request.Protocol,
         };
-        return (start, RequestHeaders.Copy(request, _forwarded, start.Headers) + bodyLength + start.PathAndQuery.Length + 32);
+        var size = RequestHeaders.Copy(request, _forwarded, start.Headers) + bodyLength + start.PathAndQuery.Length + 32;
+        return (start, size + EdgeTracing.Propagate(activity, start.Headers));
     }
 
     /// <summary>Writes the answer out: a streamed response chunk by chunk, anything else at once.</summary>

@@ -64,7 +64,7 @@ internal sealed class OriginMetrics : IReadiness
     private readonly UpstreamHealth _health;
     private long _inFlight;
 
-    public OriginMetrics(IMeterFactory meterFactory, TunnelCounters counters, IHostApplicationLifetime lifetime, UpstreamHealth health, AccessCounters access, IOptions<OriginOptions> options)
+    public OriginMetrics(IMeterFactory meterFactory, TunnelCounters counters, ConnectionCounters connections, IHostApplicationLifetime lifetime, UpstreamHealth health, AccessCounters access, IOptions<OriginOptions> options)
     {
         _counters = counters;
         _lifetime = lifetime;
@@ -83,6 +83,9 @@ internal sealed class OriginMetrics : IReadiness
         meter.CreateObservableUpDownCounter("teleport.origin.tunnel.streams.up", () => counters.StreamsOpen, description: "Tunnel streams from edges that are open now.");
         counters.Observe(meter, "teleport.origin", wireBytes: false);
         access.Observe(meter, "teleport.origin");
+        // The edge owns the tunnel's socket; here its bytes are counted where Kestrel accepted it (ConnectionCounters).
+        connections.Observe(meter, "teleport.origin.tunnel", "teleport.origin.tunnel.wire", "Tunnel");
+        counters.ObserveCompression(meter, "teleport.origin", () => connections.BytesSent, () => connections.BytesReceived);
         // Read when scraped only: the tags are made once, the measurements per scrape.
         var upstreams = health.Upstreams.Select(static u => (State: u, Tag: new KeyValuePair<string, object?>("upstream", u.Address.Text))).ToArray();
         meter.CreateObservableGauge("teleport.origin.upstream.healthy", () => upstreams.Select(u => new Measurement<int>(health.IsHealthy(u.State) ? 1 : 0, u.Tag)), description: "Whether each upstream gets requests now (1) or is out after failures or failed health checks (0).");

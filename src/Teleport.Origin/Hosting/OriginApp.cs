@@ -55,6 +55,8 @@ internal static class OriginApp
             new("max-batch-delay", S + nameof(OriginOptions.MaxBatchDelay), "DURATION", "How long a tunnel message may wait for more responses before it is sent (e.g. 1ms). 0 sends at once: batches still grow with load, with no added latency.", "0"),
             new("admin", S + nameof(OriginOptions.Admin), "ADDRESS", "Admin listener (HTTP/1.1) serving /metrics (Prometheus text), /healthz and /readyz, e.g. 127.0.0.1:9100; never on the traffic ports. Default: none.", null),
             new("log-format", S + nameof(OriginOptions.LogFormat), "console|json", "Log lines for people, or one JSON object per line for log collectors. Levels per category come from Logging:LogLevel in the configuration.", "console"),
+            new("access-log", S + nameof(OriginOptions.AccessLog), "", "Log one line per upstream call at Information, in the category Teleport.Origin.Access: exchange id, method, target, upstream, status, duration, body bytes each way and outcome. Off, it costs nothing.", null, IsSwitch: true),
+            new("otlp-endpoint", S + nameof(OriginOptions.OtlpEndpoint), "URL", "Turns on tracing: a span per upstream call, a child of the edge's span, whose traceparent the upstream receives, exported over OTLP to this collector, e.g. http://collector:4317 (gRPC; with OTEL_EXPORTER_OTLP_PROTOCOL=http/protobuf, e.g. http://collector:4318). The other OTEL_EXPORTER_OTLP_* variables apply. Default: no tracing.", null),
             new("config", S + "Config", "FILE", "A JSON settings file read on top of appsettings.json (keys as in appsettings.json).", null),
         ]);
 
@@ -76,11 +78,13 @@ internal static class OriginApp
         services.AddOptions<Grpc.AspNetCore.Server.GrpcServiceOptions>().Configure<IOptions<OriginOptions>>(ConfigureGrpc);
         services.AddSingleton<TunnelCounters>();
         services.AddSingleton<AccessCounters>();
+        services.AddSingleton<ConnectionCounters>();
         services.AddSingleton<TokenInterceptor>();
         services.AddSingleton<UpstreamClient>();
         services.AddSingleton<UpstreamSelector>();
         services.AddSingleton<UpstreamHealth>();
         services.AddSingleton<UpstreamForwarder>();
+        services.AddSingleton<UpstreamCalls>();
         services.AddSingleton<OriginActivity>();
         services.AddSingleton<StreamSlots>();
         // Does nothing without --upstream-health-path.
@@ -93,6 +97,12 @@ internal static class OriginApp
         if (admin)
         {
             AdminEndpoint.AddServices(services, Definition.Program, OriginMetrics.MeterName);
+        }
+
+        // Tracing only with a collector to send spans to; a bad URL is left to the validator.
+        if (builder.Configuration[S + nameof(OriginOptions.OtlpEndpoint)] is { Length: > 0 } otlp && OtlpTracing.Validate(otlp) is null)
+        {
+            OtlpTracing.AddServices(services, Definition.Program, UpstreamCalls.SourceName, otlp);
         }
 
         configure?.Invoke(builder);
@@ -130,6 +140,8 @@ internal static class OriginApp
                 listen.Protocols = HttpProtocols.Http2;
                 // The allow list first: a refused peer gets no TLS handshake.
                 AllowListFilter.Apply(listen, options.AllowIp);
+                // Tunnel connections and their wire bytes, ahead of TLS; only when metrics are published.
+                ConnectionCounters.Apply(listen, options.Admin is not null);
                 OriginTls.Apply(listen, options);
             });
         }

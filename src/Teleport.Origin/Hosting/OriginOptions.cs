@@ -146,6 +146,18 @@ internal sealed class OriginOptions
 
     /// <summary>Console (default) or Json: one JSON object per log entry and line.</summary>
     public LogFormat LogFormat { get; set; } = LogFormat.Console;
+
+    /// <summary>
+    /// One log line per upstream call at Information in the category Teleport.Origin.Access (exchange id, method,
+    /// target, upstream, status, duration, bytes, outcome). Default false: then it costs nothing per exchange.
+    /// </summary>
+    public bool AccessLog { get; set; }
+
+    /// <summary>
+    /// OpenTelemetry collector (OTLP) the upstream-call spans go to, e.g. http://collector:4317; the
+    /// OTEL_EXPORTER_OTLP_* variables set the rest (protocol, headers). Null, the default, turns tracing off.
+    /// </summary>
+    public string? OtlpEndpoint { get; set; }
 }
 
 /// <summary>Which Host header the origin sends upstream.</summary>

@@ -28,6 +28,12 @@ internal sealed class OriginOptionsValidator : IValidateOptions<OriginOptions>
         {
             (errors ??= []).Add(adminError);
         }
+
+        if (OtlpTracing.Validate(o.OtlpEndpoint) is { } otlpError)
+        {
+            (errors ??= []).Add(otlpError);
+        }
+
         OriginSecurityValidation.Validate(o, Environment.GetEnvironmentVariable, ref errors);
 
         // CancellationTokenSource.CancelAfter and SocketsHttpHandler.ConnectTimeout take at most int.MaxValue ms (24.8 days).

@@ -3,6 +3,7 @@ using Google.Protobuf;
 using Google.Protobuf.Collections;
 using Microsoft.Extensions.Options;
 using Microsoft.Extensions.Primitives;
+using Teleport.Origin.Diagnostics;
 using Teleport.Origin.Hosting;
 using Teleport.Origin.Upstream.Health;
 using Teleport.Protocol.Buffers;
@@ -20,11 +21,13 @@ internal sealed class UpstreamForwarder
     private readonly UpstreamSelector _upstreams;
     private readonly UpstreamHealth _health;
     private readonly HttpMessageInvoker _client;
+    private readonly UpstreamCalls _calls;
     private readonly bool _keepHost;
     private readonly ILogger<UpstreamForwarder> _logger;
 
-    public UpstreamForwarder(UpstreamSelector upstreams, UpstreamHealth health, UpstreamClient client, IOptions<OriginOptions> options, ILogger<UpstreamForwarder> logger)
+    public UpstreamForwarder(UpstreamSelector upstreams, UpstreamHealth health, UpstreamClient client, UpstreamCalls calls, IOptions<OriginOptions> options, ILogger<UpstreamForwarder> logger)
     {
+        _calls = calls;
         _upstreams = upstreams;
         _health = health;
         _client = client.Invoker;
@@ -81,6 +84,8 @@ internal sealed class UpstreamForwarder
         string? connectFailure = null;
         using (request)
         {
+            // Null unless tracing or --access-log is on; ended here, before any retry on another upstream.
+            using var call = _calls.Start(id, start, address, request);
             upstream.RequestStarted();
             try
             {
@@ -97,6 +102,7 @@ internal sealed class UpstreamForwarder
                 {
                     // Sent, at least in part: not retried, and counted against the upstream like a 5xx.
                     _health.Answered(upstream, failed: true);
+                    call?.Failed(ErrorCode.UpstreamResponse);
                     OriginLog.UpstreamFailed(_logger, address.Authority, ErrorCode.UpstreamResponse, ex.Message);
                     return ErrorItem.Create(id, ErrorCode.UpstreamResponse, $"upstream {address.Authority} failed: {ex.Message}");
                 }
@@ -111,9 +117,11 @@ internal sealed class UpstreamForwarder
                     using (response)
                     {
                         _health.Answered(upstream, failed: (int)response.StatusCode >= 500);
-                        return await PackResponseAsync(id, start, response, address, maxResponseBody, sink, cancellationToken);
+                        return UpstreamCall.Ended(call, (int)response.StatusCode, await PackResponseAsync(id, start, response, address, maxResponseBody, sink, cancellationToken));
                     }
                 }
+
+                call?.Failed(ErrorCode.UpstreamConnect);
             }
             finally
             {

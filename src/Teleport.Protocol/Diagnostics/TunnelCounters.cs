@@ -82,9 +82,24 @@ internal sealed class TunnelCounters
                 description: "TCP payload bytes on the tunnel's connections, HTTP/2 framing and compression included.");
         }
 
+        if (wireBytes)
+        {
+            meter.CreateObservableCounter(prefix + ".tunnel.connections.opened", () => ConnectionsOpened, unit: "{connection}", description: "TCP connections opened to carry tunnel streams.");
+            ObserveCompression(meter, prefix, () => WireBytesSent, () => WireBytesReceived);
+        }
+
         _batchItems = meter.CreateHistogram(prefix + ".tunnel.batch.items", unit: "{item}", description: "Exchange items per tunnel message written.",
             advice: new InstrumentAdvice<int> { HistogramBucketBoundaries = [1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024] });
     }
+
+    /// <summary>
+    /// Publishes <paramref name="prefix"/>.tunnel.compression.ratio{direction}: wire bytes over logical bytes since
+    /// start (below 1: compression saves more than framing costs). For a ratio over a window, divide the rates of
+    /// the two counters instead (README, Operations).
+    /// </summary>
+    public void ObserveCompression(Meter meter, string prefix, Func<long> wireSent, Func<long> wireReceived)
+        => meter.CreateObservableGauge(prefix + ".tunnel.compression.ratio", () => Ratios(wireSent(), wireReceived()), unit: "1",
+            description: "Tunnel wire bytes divided by logical bytes since start, by direction (lower is better; absent until bytes have moved).");
 
     public void StreamOpened() => Interlocked.Increment(ref _streamsOpened);
 
@@ -114,6 +129,23 @@ internal sealed class TunnelCounters
 
     public void BytesReceived(int count) => Interlocked.Add(ref _wireBytesReceived, count);
 
-    private static Measurement<long>[] Directions(long sent, long received)
+    /// <summary>A pair of measurements tagged direction=sent and direction=received (read at scrape time only).</summary>
+    internal static Measurement<long>[] Directions(long sent, long received)
         => [new(sent, new KeyValuePair<string, object?>("direction", "sent")), new(received, new KeyValuePair<string, object?>("direction", "received"))];
+
+    private List<Measurement<double>> Ratios(long wireSent, long wireReceived)
+    {
+        var ratios = new List<Measurement<double>>(2);
+        if (LogicalBytesSent > 0)
+        {
+            ratios.Add(new((double)wireSent / LogicalBytesSent, new KeyValuePair<string, object?>("direction", "sent")));
+        }
+
+        if (LogicalBytesReceived > 0)
+        {
+            ratios.Add(new((double)wireReceived / LogicalBytesReceived, new KeyValuePair<string, object?>("direction", "received")));
+        }
+
+        return ratios;
+    }
 }

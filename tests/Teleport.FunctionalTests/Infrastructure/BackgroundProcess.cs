@@ -37,6 +37,31 @@ internal sealed class BackgroundProcess : IAsyncDisposable
         return running;
     }
 
+    /// <summary>
+    /// The address a service started with --listen 127.0.0.1:0 bound, read from its "listening on" log line (in
+    /// either log format); a port chosen by the kernel cannot be taken by another test meanwhile, as a port
+    /// picked free beforehand can.
+    /// </summary>
+    public async Task<Uri> ListeningAddressAsync()
+    {
+        var deadline = Stopwatch.StartNew();
+        while (true)
+        {
+            var match = System.Text.RegularExpressions.Regex.Match(Output, @"listening on (http://127\.0\.0\.1:[0-9]+)");
+            if (match.Success)
+            {
+                return new Uri(match.Groups[1].Value);
+            }
+
+            if (HasExited || deadline.Elapsed > Teleport.Testing.TaskExtensions.DefaultTimeoutSpan)
+            {
+                throw new InvalidOperationException($"{_name} did not say where it listens:\n{Output}");
+            }
+
+            await Task.Delay(20);
+        }
+    }
+
     /// <summary>Runs a short command (a health check) in the same kind of environment; returns its exit code and output.</summary>
     public static async Task<(int ExitCode, string Output)> RunAsync(string dll, IEnumerable<string> args, IEnumerable<KeyValuePair<string, string>> environment)
     {

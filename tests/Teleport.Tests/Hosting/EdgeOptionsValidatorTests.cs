@@ -40,6 +40,9 @@ public sealed class EdgeOptionsValidatorTests
     [InlineData("ReconnectDelay", "00:00:00.001")]
     [InlineData("ReconnectDelay", "00:00:01")]
     [InlineData("ReconnectMaxDelay", "00:10:00")]
+    [InlineData("AccessLog", "true")]
+    [InlineData("OtlpEndpoint", "http://collector:4317")]
+    [InlineData("OtlpEndpoint", "https://collector.example:4318/v1/traces")]
     public void Validate_BoundaryValue_Succeeds(string key, string value)
     {
         var result = new EdgeOptionsValidator().Validate(null, Bind((key, value)));
@@ -86,6 +89,11 @@ public sealed class EdgeOptionsValidatorTests
     [InlineData("ReconnectDelay", "00:00:00", "--reconnect-delay")]
     [InlineData("ReconnectDelay", "00:00:01.001", "--reconnect-delay")]
     [InlineData("ReconnectMaxDelay", "00:10:00.001", "--reconnect-delay")]
+    [InlineData("OtlpEndpoint", "collector:4317", "--otlp-endpoint")]
+    [InlineData("OtlpEndpoint", "ftp://collector:4317", "--otlp-endpoint")]
+    [InlineData("OtlpEndpoint", "http://collector:4318/?token=x", "--otlp-endpoint")]
+    [InlineData("OtlpEndpoint", "http://user:secret@collector:4317", "--otlp-endpoint")]
+    [InlineData("OtlpEndpoint", "/v1/traces", "--otlp-endpoint")]
     public void Validate_BadValue_ReportsThatSetting(string key, string value, string flag)
     {
         var result = new EdgeOptionsValidator().Validate(null, Bind((key, value)));

@@ -59,6 +59,9 @@ public sealed class OriginOptionsValidatorTests
     [InlineData("MaxBatchBytes", "67108864")]
     [InlineData("MaxBatchDelay", "00:00:00.001")]
     [InlineData("MaxBatchDelay", "00:00:01")]
+    [InlineData("AccessLog", "true")]
+    [InlineData("OtlpEndpoint", "http://collector:4317")]
+    [InlineData("OtlpEndpoint", "https://collector.example:4318/v1/traces")]
     public void Validate_BoundaryValue_Succeeds(string key, string value)
     {
         var result = new OriginOptionsValidator().Validate(null, Bind(("Upstreams:1", Upstream), (key, value)));
@@ -114,6 +117,11 @@ public sealed class OriginOptionsValidatorTests
     [InlineData("MaxBatchBytes", "67108865", "--max-batch-bytes")]
     [InlineData("MaxBatchDelay", "-00:00:00.001", "--max-batch-delay")]
     [InlineData("MaxBatchDelay", "00:00:01.001", "--max-batch-delay")]
+    [InlineData("OtlpEndpoint", "collector:4317", "--otlp-endpoint")]
+    [InlineData("OtlpEndpoint", "ftp://collector:4317", "--otlp-endpoint")]
+    [InlineData("OtlpEndpoint", "http://collector:4318/?token=x", "--otlp-endpoint")]
+    [InlineData("OtlpEndpoint", "http://user:secret@collector:4317", "--otlp-endpoint")]
+    [InlineData("OtlpEndpoint", "/v1/traces", "--otlp-endpoint")]
     public void Validate_BadValue_ReportsThatSetting(string key, string value, string flag)
     {
         var result = new OriginOptionsValidator().Validate(null, Bind(("Upstreams:1", Upstream), (key, value)));
