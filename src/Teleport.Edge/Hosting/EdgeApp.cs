@@ -47,6 +47,7 @@ internal static class EdgeApp
             new("max-response-body-size", S + nameof(EdgeOptions.MaxResponseBodySize), "SIZE", "Largest response body the edge takes whole in one tunnel message (sets its message size limit); streamed bodies are bounded by the origin's --max-response-body-size instead.", "16MiB"),
             new("max-request-headers-size", S + nameof(EdgeOptions.MaxRequestHeadersSize), "SIZE", "Largest total size of a request's header fields; bigger ones get 431.", "32KiB"),
             new("max-pending", S + nameof(EdgeOptions.MaxPendingExchanges), "N", "Requests in flight at once; beyond it clients get 503 at once.", "10000"),
+            new("body-window", S + nameof(EdgeOptions.BodyWindow), "SIZE", "Flow-control window of each streamed body this side receives (response bodies): how much of one body may be in flight before more is granted. Sized for the link's bandwidth x round trip (4 MiB: ~80 % of 200 Mbit/s at 80 ms); it also bounds the memory one slow client can hold here.", "4MiB"),
             new("max-batch-items", S + nameof(EdgeOptions.MaxBatchItems), "N", "Most exchanges in one tunnel message.", "1024"),
             new("max-batch-bytes", S + nameof(EdgeOptions.MaxBatchBytes), "SIZE", "Soft cap on one tunnel message (a larger single request travels alone).", "1MiB"),
             new("max-batch-delay", S + nameof(EdgeOptions.MaxBatchDelay), "DURATION", "How long a tunnel message may wait for more requests before it is sent (e.g. 1ms). 0 sends at once: batches still grow with load, with no added latency.", "0"),

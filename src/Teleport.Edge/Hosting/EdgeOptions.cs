@@ -116,6 +116,13 @@ internal sealed class EdgeOptions
     /// <summary>Exchanges waiting for the origin at once; beyond it clients get 503. Default 10000.</summary>
     public int MaxPendingExchanges { get; set; } = 10_000;
 
+    /// <summary>
+    /// Flow-control window of each streamed body this side receives, in bytes: how much of one exchange's body may be
+    /// on its way before more is granted. Bounds memory per streamed exchange; needs the link's bandwidth-delay product
+    /// for full speed. Default 4 MiB.
+    /// </summary>
+    public int BodyWindow { get; set; } = Teleport.Protocol.TunnelProtocol.DefaultBodyWindow;
+
     /// <summary>Most exchanges in one tunnel message. Default 1024.</summary>
     public int MaxBatchItems { get; set; } = 1024;
 

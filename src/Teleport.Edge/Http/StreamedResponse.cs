@@ -11,8 +11,6 @@ namespace Teleport.Edge.Http;
 /// </summary>
 internal static class StreamedResponse
 {
-    /// <summary>Bytes written to the client before they are granted back while more chunks are waiting.</summary>
-    private const int GrantBatchBytes = TunnelProtocol.DefaultExchangeWindow / 4;
 
     /// <summary>
     /// Steps: (1) write the head and the body bytes it holds; (2) write each chunk, granting the written bytes back
@@ -32,6 +30,8 @@ internal static class StreamedResponse
                 return EdgeOutcome.UpstreamError;
             }
 
+            // Written bytes go back in quarters of the window while more chunks wait: the origin always has most of it.
+            var grantBatch = connection.BodyWindow / 4;
             var ungranted = head.Body.Length;
             while (true)
             {
@@ -72,7 +72,7 @@ internal static class StreamedResponse
                     return head.Status is >= 200 and < 300 ? EdgeOutcome.Success : EdgeOutcome.Non2xx;
                 }
 
-                if (ungranted >= GrantBatchBytes)
+                if (ungranted >= grantBatch)
                 {
                     ungranted = await GrantAsync(connection, exchange, ungranted, aborted);
                 }

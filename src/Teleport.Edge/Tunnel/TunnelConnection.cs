@@ -49,6 +49,7 @@ internal sealed class TunnelConnection : IAsyncDisposable
         _logger = logger;
         Hello = hello;
         StreamsBodies = hello.Capabilities.Contains(Protocol.TunnelProtocol.StreamingCapability);
+        BodyWindow = options.BodyWindow;
         UploadWindow = hello.ExchangeWindow == 0 ? Protocol.TunnelProtocol.DefaultExchangeWindow : (int)Math.Min(hello.ExchangeWindow, int.MaxValue);
         var limits = new BatchLimits(options.MaxBatchItems, options.MaxBatchBytes, options.MaxBatchDelay).FitTo(hello.MaxMessageBytes);
         _writer = new BatchWriter<EdgeFrame, EdgeItem>(CreateFrameBuilder(sending, options.CompressionLevel, out _compressor), limits, options.MaxPendingExchanges, counters);
@@ -90,6 +91,9 @@ internal sealed class TunnelConnection : IAsyncDisposable
 
     /// <summary>Whether the origin takes streamed request bodies and may stream responses ("streaming" capability).</summary>
     public bool StreamsBodies { get; }
+
+    /// <summary>The window this edge gives each streamed response body (--body-window).</summary>
+    public int BodyWindow { get; }
 
     /// <summary>The window the origin gives each streamed request body.</summary>
     public int UploadWindow { get; }
@@ -268,7 +272,7 @@ internal sealed class TunnelConnection : IAsyncDisposable
                 exchange.TryComplete(item);
                 break;
             case OriginItem.KindOneofCase.ResponseBody when exchange!.Body is not null:
-                if (!exchange.TryDeliverBody(item, Protocol.TunnelProtocol.DefaultExchangeWindow))
+                if (!exchange.TryDeliverBody(item, BodyWindow))
                 {
                     throw new InvalidOperationException($"Protocol violation: the origin sent more of exchange {item.ExchangeId}'s body than its window allows.");
                 }

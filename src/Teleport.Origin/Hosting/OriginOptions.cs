@@ -129,6 +129,13 @@ internal sealed class OriginOptions
     /// </summary>
     public TimeSpan DrainTimeout { get; set; } = TimeSpan.FromSeconds(10);
 
+    /// <summary>
+    /// Flow-control window of each streamed body this side receives, in bytes: how much of one exchange's body may be
+    /// on its way before more is granted. Bounds memory per streamed exchange; needs the link's bandwidth-delay product
+    /// for full speed. Default 4 MiB.
+    /// </summary>
+    public int BodyWindow { get; set; } = Teleport.Protocol.TunnelProtocol.DefaultBodyWindow;
+
     /// <summary>Most exchanges in one tunnel message. Default 1024.</summary>
     public int MaxBatchItems { get; set; } = 1024;
 

@@ -75,6 +75,11 @@ internal sealed class OriginOptionsValidator : IValidateOptions<OriginOptions>
             (errors ??= []).Add("--max-concurrent-total must be positive.");
         }
 
+        if (o.BodyWindow is < 64 * 1024 or > 64 * 1024 * 1024)
+        {
+            (errors ??= []).Add("--body-window must be between 64KiB and 64MiB.");
+        }
+
         if (o.MaxBatchItems <= 0)
         {
             (errors ??= []).Add("--max-batch-items must be positive.");

@@ -36,6 +36,7 @@ internal sealed class OriginSession
     private readonly int _maxResponseBody;
     private readonly int _maxStreamedBody;
     private readonly long _maxRequestBody;
+    private readonly int _bodyWindow;
     private readonly TimeSpan _timeout;
     private readonly TimeSpan _drainTimeout;
     private int _active;
@@ -67,6 +68,7 @@ internal sealed class OriginSession
         // The edge must be able to take the largest answer in one message.
         _maxStreamedBody = (int)options.MaxResponseBodySize;
         _maxRequestBody = options.MaxRequestBodySize;
+        _bodyWindow = options.BodyWindow;
         _maxResponseBody = (int)Math.Min(options.MaxResponseBodySize, Math.Max(0L, EdgeLimit(hello) - BatchLimits.HeadroomBytes));
         // Room for every running exchange's answer plus as many refusals; beyond that answering (and so reading) waits.
         _writer = new BatchWriter<OriginFrame, OriginItem>(CreateFrameBuilder(sending, options.CompressionLevel, out _compressor), limits, 2 * options.MaxConcurrentExchanges, counters);
@@ -314,7 +316,7 @@ internal sealed class OriginSession
         if (start.BodyFollows)
         {
             // The timeout runs from the body's end: a big upload may take longer than the answer may.
-            cancellation.Upload = new StreamedRequestBody(id, start.Body.Span, Protocol.TunnelProtocol.DefaultExchangeWindow, _maxRequestBody, _answer,
+            cancellation.Upload = new StreamedRequestBody(id, start.Body.Span, _bodyWindow, _maxRequestBody, _answer,
                 () => cancellation.StartTimeout(timeout));
         }
         if (!_running.TryAdd(id, cancellation))

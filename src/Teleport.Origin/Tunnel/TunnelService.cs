@@ -94,7 +94,7 @@ internal sealed class TunnelService : global::Teleport.Protocol.V1.Tunnel.Tunnel
                 Capabilities = { StreamCodecs.Capability(StreamCodecs.Brotli), TunnelProtocol.HeartbeatCapability, TunnelProtocol.StreamingCapability },
                 MaxRequestBodyBytes = (ulong)_options.MaxRequestBodySize,
                 MaxConcurrentExchanges = (uint)_options.MaxConcurrentExchanges,
-                ExchangeWindow = TunnelProtocol.DefaultExchangeWindow,
+                ExchangeWindow = (uint)_options.BodyWindow,
                 Agent = _agent,
             },
         }, context.CancellationToken);
