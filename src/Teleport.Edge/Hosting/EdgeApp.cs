@@ -49,6 +49,7 @@ internal static class EdgeApp
             new("max-pending", S + nameof(EdgeOptions.MaxPendingExchanges), "N", "Requests in flight at once; beyond it clients get 503 at once.", "10000"),
             new("max-batch-items", S + nameof(EdgeOptions.MaxBatchItems), "N", "Most exchanges in one tunnel message.", "1024"),
             new("max-batch-bytes", S + nameof(EdgeOptions.MaxBatchBytes), "SIZE", "Soft cap on one tunnel message (a larger single request travels alone).", "1MiB"),
+            new("http2-window", S + nameof(EdgeOptions.Http2Window), "SIZE", "HTTP/2 flow-control window of a tunnel stream: the responses in flight per round trip. Size it to the link's bandwidth x round trip (8MiB: 670 Mbit/s at 100 ms); too small a window caps a long link's throughput.", "8MiB"),
             new("max-batch-delay", S + nameof(EdgeOptions.MaxBatchDelay), "DURATION", "How long a tunnel message may wait for more requests before it is sent (e.g. 1ms). 0 sends at once: batches still grow with load, with no added latency.", "0"),
             new("forwarded-headers", S + nameof(EdgeOptions.ForwardedHeaders), "append|set|off", "X-Forwarded-For/-Proto/-Host: add this hop to the client's values, replace them, or leave them alone.", "append"),
             new("admin", S + nameof(EdgeOptions.Admin), "ADDRESS", "Admin listener (HTTP/1.1) serving /metrics (Prometheus text), /healthz and /readyz, e.g. 127.0.0.1:9100; never on the traffic ports. Default: none.", null),

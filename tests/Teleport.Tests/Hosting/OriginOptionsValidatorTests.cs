@@ -57,6 +57,8 @@ public sealed class OriginOptionsValidatorTests
     [InlineData("MaxBatchItems", "1")]
     [InlineData("MaxBatchBytes", "1")]
     [InlineData("MaxBatchBytes", "67108864")]
+    [InlineData("Http2Window", "65536")]
+    [InlineData("Http2Window", "16777216")]
     [InlineData("MaxBatchDelay", "00:00:00.001")]
     [InlineData("MaxBatchDelay", "00:00:01")]
     public void Validate_BoundaryValue_Succeeds(string key, string value)
@@ -112,6 +114,8 @@ public sealed class OriginOptionsValidatorTests
     [InlineData("MaxBatchItems", "0", "--max-batch-items")]
     [InlineData("MaxBatchBytes", "0", "--max-batch-bytes")]
     [InlineData("MaxBatchBytes", "67108865", "--max-batch-bytes")]
+    [InlineData("Http2Window", "65535", "--http2-window")]
+    [InlineData("Http2Window", "16777217", "--http2-window")]
     [InlineData("MaxBatchDelay", "-00:00:00.001", "--max-batch-delay")]
     [InlineData("MaxBatchDelay", "00:00:01.001", "--max-batch-delay")]
     public void Validate_BadValue_ReportsThatSetting(string key, string value, string flag)
