@@ -20,13 +20,14 @@
 #   (download and upload of one random, incompressible file) on a faster link: throughput as a share of the rate.
 #
 # Usage: bench/link/link-bench.sh [-o DIR] [-R MBIT] [-D "0 20 80"] [-w "rtb get-small"] [-c "256 1024"]
-#                                 [-d SECONDS] [-W SECONDS] [-T MBIT] [-L "80"] [-M MB] [-n REPEATS]
+#                                 [-d SECONDS] [-W SECONDS] [-F SECONDS] [-T MBIT] [-L "80"] [-M MB] [-n REPEATS]
 #                                 [-x "EXTRA FLAGS FOR BOTH SERVICES"] [-s "rps large"] [-P PUBLISH_DIR]
 #   -o DIR   output (default /tmp/teleport-bench/link-DATE): results.tsv, large.tsv, summary.md, logs/
 #   -R MBIT  link rate for the request runs (default 20), each direction
 #   -D MS    round-trip delays for the request runs (default "0 20 80")
 #   -w, -c   workloads and wrk connection counts (default "rtb get-small", "256 1024"; the summary takes the best)
-#   -d, -W   measured and warm-up seconds per wrk run (default 10 and 5)
+#   -d, -W   measured and warm-up seconds per wrk run (default 10 and 5); before the first run the tunnel is
+#            warmed up for -F seconds per workload (default 15)
 #   -T MBIT  link rate for the large transfers (default 200)
 #   -L MS    round-trip delays for the large transfers (default "80")
 #   -M MB    size of the large transfer (default 100)
@@ -44,13 +45,13 @@ here=$(cd "$(dirname "$0")" && pwd)
 repo=$(cd "$here/../.." && pwd)
 yardstick=$repo/bench/yardstick/tunnel-bench.sh
 out=/tmp/teleport-bench/link-$(date +%Y%m%d-%H%M%S)
-rate=20 delays="0 20 80" workloads="rtb get-small" conns="256 1024" duration=10 warmup=5
+rate=20 delays="0 20 80" workloads="rtb get-small" conns="256 1024" duration=10 warmup=5 first_warmup=15
 large_rate=200 large_delays="80" large_mb=100 repeats=3 extra="" steps="rps large" published=""
 
-while getopts "o:R:D:w:c:d:W:T:L:M:n:x:s:P:h" opt; do
+while getopts "o:R:D:w:c:d:W:F:T:L:M:n:x:s:P:h" opt; do
   case $opt in
     o) out=$OPTARG ;; R) rate=$OPTARG ;; D) delays=$OPTARG ;; w) workloads=$OPTARG ;; c) conns=$OPTARG ;;
-    d) duration=$OPTARG ;; W) warmup=$OPTARG ;; T) large_rate=$OPTARG ;; L) large_delays=$OPTARG ;;
+    d) duration=$OPTARG ;; W) warmup=$OPTARG ;; F) first_warmup=$OPTARG ;; T) large_rate=$OPTARG ;; L) large_delays=$OPTARG ;;
     M) large_mb=$OPTARG ;; n) repeats=$OPTARG ;; x) extra=$OPTARG ;; s) steps=$OPTARG ;; P) published=$OPTARG ;;
     h) sed -n '2,/^set -euo/p' "$0" | sed '$d' | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) exit 2 ;;
@@ -230,9 +231,19 @@ run_wrk() { # RTT PATH WORKLOAD CONNS
 }
 
 if [[ " $steps " == *" rps "* ]]; then
+  warmed=""
   for d in $delays; do
     log "link ${rate} Mbit/s, RTT ${d} ms"
     set_delay "$d"
+    if [ -z "$warmed" ]; then
+      # Once, before the first measured run: .NET compiles the hot code again, with better optimisation, during the
+      # first seconds under load (see e2e.sh's -W); a 5 s warm-up per cell is not enough for the first tunnel cell.
+      log "warming the tunnel up (${first_warmup}s per workload)"
+      for wl in $workloads; do
+        ip netns exec "$ns_e" wrk -t2 -c256 -d"${first_warmup}s" --timeout 5s -s "$out/lua/$wl.lua" http://127.0.0.1:8000/ >"$out/logs/first-warmup.$wl.txt" 2>&1 || true
+      done
+      warmed=1
+    fi
     for wl in $workloads; do for c in $conns; do for path in plain tunnel; do
       run_wrk "$d" "$path" "$wl" "$c"
     done; done; done
@@ -270,6 +281,6 @@ fi
 awk -F'\t' -f "$here/summary.awk" "$rps_tsv" "$large_tsv" | tee "$out/summary.md"
 if command -v gnuplot >/dev/null && [ "$(wc -l <"$rps_tsv")" -gt 1 ]; then
   awk -F'\t' -f "$here/chart-data.awk" "$rps_tsv" >"$out/chart.dat"
-  gnuplot -e "data='$out/chart.dat'; output='$out/chart.png'; rate=$rate" "$here/chart.gp" && echo "chart: $out/chart.png" >&2
+  gnuplot -e "data='$out/chart.dat'; output='$out/chart.png'" "$here/chart.gp" && echo "chart: $out/chart.png" >&2
 fi
 echo "raw: $rps_tsv, $large_tsv; logs: $out/logs" >&2
