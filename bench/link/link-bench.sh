@@ -102,6 +102,10 @@ stop_pid() { # PID: stop and forget it
   started=("${keep[@]+"${keep[@]}"}")
 }
 
+# Long commands run in the background and are waited for: a shell runs a signal's trap only once its foreground
+# command ends, so Ctrl-C or a TERM would otherwise wait for wrk's whole run before cleaning up.
+fg_wait() { "$@" & wait $!; }
+
 wait_http() { # NS URL SECONDS: until URL answers 2xx
   local i
   for i in $(seq 1 $(($3 * 5))); do
@@ -211,9 +215,9 @@ run_wrk() { # RTT PATH WORKLOAD CONNS
   local rtt=$1 path=$2 wl=$3 c=$4 url tag l0 l1 c0 c1 res
   [ "$path" = plain ] && url=http://$ip_o/ || url=http://127.0.0.1:8000/
   tag=r$rate.d$rtt.$path.$wl.c$c
-  ip netns exec "$ns_e" wrk -t2 -c"$c" -d"${warmup}s" --timeout 5s -s "$out/lua/$wl.lua" "$url" >"$out/logs/$tag.warmup.txt" 2>&1 || true
+  fg_wait ip netns exec "$ns_e" wrk -t2 -c"$c" -d"${warmup}s" --timeout 5s -s "$out/lua/$wl.lua" "$url" >"$out/logs/$tag.warmup.txt" 2>&1 || true
   l0=$(link_bytes); c0=$(cpu_ticks)
-  ip netns exec "$ns_e" wrk -t2 -c"$c" -d"${duration}s" --timeout 5s --latency -s "$out/lua/$wl.lua" "$url" >"$out/logs/$tag.txt" 2>&1 || true
+  fg_wait ip netns exec "$ns_e" wrk -t2 -c"$c" -d"${duration}s" --timeout 5s --latency -s "$out/lua/$wl.lua" "$url" >"$out/logs/$tag.txt" 2>&1 || true
   l1=$(link_bytes); c1=$(cpu_ticks)
   res=$(grep '^TB_RESULT' "$out/logs/$tag.txt" || true)
   [ -n "$res" ] || { log "$tag: wrk gave no result (logs/$tag.txt)"; return 0; }
@@ -240,7 +244,7 @@ if [[ " $steps " == *" rps "* ]]; then
       # first seconds under load (see e2e.sh's -W); a 5 s warm-up per cell is not enough for the first tunnel cell.
       log "warming the tunnel up (${first_warmup}s per workload)"
       for wl in $workloads; do
-        ip netns exec "$ns_e" wrk -t2 -c256 -d"${first_warmup}s" --timeout 5s -s "$out/lua/$wl.lua" http://127.0.0.1:8000/ >"$out/logs/first-warmup.$wl.txt" 2>&1 || true
+        fg_wait ip netns exec "$ns_e" wrk -t2 -c256 -d"${first_warmup}s" --timeout 5s -s "$out/lua/$wl.lua" http://127.0.0.1:8000/ >"$out/logs/first-warmup.$wl.txt" 2>&1 || true
       done
       warmed=1
     fi
@@ -255,13 +259,15 @@ large_tsv=$out/large.tsv
 echo -e "ts\trate_mbit\trtt_ms\tpath\tdirection\tbytes\tseconds\tmbit\tshare_pct\thttp\tload1" >"$large_tsv"
 transfer() { # RTT PATH DIRECTION
   local base r
+  rm -f "$out/logs/transfer.txt"
   [ "$2" = plain ] && base=http://$ip_o || base=http://127.0.0.1:8000
   if [ "$3" = download ]; then
-    r=$(ip netns exec "$ns_e" curl -s -o /dev/null --max-time 300 -w '%{size_download} %{time_total} %{http_code}' "$base/big.bin" || true)
+    fg_wait ip netns exec "$ns_e" curl -s -o /dev/null --max-time 300 -w '%{size_download} %{time_total} %{http_code}' "$base/big.bin" >"$out/logs/transfer.txt" || true
   else
-    r=$(ip netns exec "$ns_e" curl -s -o /dev/null --max-time 300 -H 'Expect:' -T "$out/www/big.bin" -w '%{size_upload} %{time_total} %{http_code}' "$base/upload/big.bin" || true)
+    fg_wait ip netns exec "$ns_e" curl -s -o /dev/null --max-time 300 -H 'Expect:' -T "$out/www/big.bin" -w '%{size_upload} %{time_total} %{http_code}' "$base/upload/big.bin" >"$out/logs/transfer.txt" || true
     rm -f "$out/put/upload/big.bin"
   fi
+  r=$(cat "$out/logs/transfer.txt")
   echo "$r" | awk -v rate="$large_rate" -v rtt="$1" -v path="$2" -v dir="$3" -v ts="$(date +%H:%M:%S)" -v load="$(cut -d' ' -f1 /proc/loadavg)" '{
     mbit = $2 > 0 ? $1 * 8 / $2 / 1e6 : 0
     printf "%s\t%s\t%s\t%s\t%s\t%s\t%.2f\t%.1f\t%.0f\t%s\t%s\n", ts, rate, rtt, path, dir, $1, $2, mbit, 100 * mbit / rate, $3, load }' | tee -a "$large_tsv" >&2
