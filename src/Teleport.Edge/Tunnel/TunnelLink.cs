@@ -230,8 +230,9 @@ internal sealed class TunnelLink
             KeepAlivePingDelay = Max(_options.HeartbeatInterval, TimeSpan.FromSeconds(1)),
             KeepAlivePingTimeout = Max(_options.HeartbeatTimeout - _options.HeartbeatInterval, TimeSpan.FromSeconds(1)),
             KeepAlivePingPolicy = HttpKeepAlivePingPolicy.Always,
-            // The whole tunnel is one HTTP/2 stream: a large window keeps it from stalling on round trips.
-            InitialHttp2StreamWindowSize = 8 * 1024 * 1024,
+            // The whole tunnel is one HTTP/2 stream: a window below the bandwidth-delay product stalls it every round
+            // trip (--http2-window). .NET grows it further when it measures a longer round trip.
+            InitialHttp2StreamWindowSize = _options.Http2Window,
             UseProxy = false,
             ConnectCallback = (context, cancellationToken) => CountingStream.ConnectAsync(context, _counters, cancellationToken),
         };

@@ -53,6 +53,7 @@ internal static class OriginApp
             new("body-window", S + nameof(OriginOptions.BodyWindow), "SIZE", "Flow-control window of each streamed body this side receives (request bodies): how much of one body may be in flight before more is granted. Sized for the link's bandwidth x round trip (4 MiB: ~80 % of 200 Mbit/s at 80 ms); it also bounds the memory one slow upstream can hold here.", "4MiB"),
             new("max-batch-items", S + nameof(OriginOptions.MaxBatchItems), "N", "Most exchanges in one tunnel message.", "1024"),
             new("max-batch-bytes", S + nameof(OriginOptions.MaxBatchBytes), "SIZE", "Soft cap on one tunnel message (a larger single response travels alone).", "1MiB"),
+            new("http2-window", S + nameof(OriginOptions.Http2Window), "SIZE", "HTTP/2 flow-control window of a tunnel stream: the requests in flight per round trip. Size it to the link's bandwidth x round trip (8MiB: 670 Mbit/s at 100 ms); too small a window caps a long link's throughput.", "8MiB"),
             new("max-batch-delay", S + nameof(OriginOptions.MaxBatchDelay), "DURATION", "How long a tunnel message may wait for more responses before it is sent (e.g. 1ms). 0 sends at once: batches still grow with load, with no added latency.", "0"),
             new("admin", S + nameof(OriginOptions.Admin), "ADDRESS", "Admin listener (HTTP/1.1) serving /metrics (Prometheus text), /healthz and /readyz, e.g. 127.0.0.1:9100; never on the traffic ports. Default: none.", null),
             new("log-format", S + nameof(OriginOptions.LogFormat), "console|json", "Log lines for people, or one JSON object per line for log collectors. Levels per category come from Logging:LogLevel in the configuration.", "console"),
@@ -125,9 +126,10 @@ internal static class OriginApp
         var options = originOptions.Value;
         kestrel.AddServerHeader = false;
         var http2 = kestrel.Limits.Http2;
-        // A tunnel is one long HTTP/2 stream carrying everything: windows sized for throughput, not for fairness.
-        http2.InitialConnectionWindowSize = 16 * 1024 * 1024;
-        http2.InitialStreamWindowSize = 8 * 1024 * 1024;
+        // A tunnel is one long HTTP/2 stream carrying everything: windows sized for throughput (the bandwidth-delay
+        // product, --http2-window), not for fairness. The connection window leaves room for a second stream.
+        http2.InitialStreamWindowSize = options.Http2Window;
+        http2.InitialConnectionWindowSize = 2 * options.Http2Window;
         // A dead edge connection (no answer to an HTTP/2 PING after 10 s of silence, within 5 s) is closed, and its
         // streams with it: their exchanges are aborted and their slots of --max-streams freed.
         http2.KeepAlivePingDelay = TimeSpan.FromSeconds(10);

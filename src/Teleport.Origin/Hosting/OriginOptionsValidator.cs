@@ -90,6 +90,11 @@ internal sealed class OriginOptionsValidator : IValidateOptions<OriginOptions>
             (errors ??= []).Add("--max-batch-bytes must be between 1 and 64 MiB.");
         }
 
+        if (o.Http2Window is < 64 * 1024 or > 16 * 1024 * 1024)
+        {
+            (errors ??= []).Add("--http2-window must be between 64 KiB and 16 MiB.");
+        }
+
         if (o.MaxBatchDelay < TimeSpan.Zero || o.MaxBatchDelay > TimeSpan.FromSeconds(1))
         {
             (errors ??= []).Add("--max-batch-delay must be between 0 and 1s.");

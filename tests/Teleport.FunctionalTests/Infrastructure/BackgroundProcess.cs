@@ -24,9 +24,10 @@ internal sealed class BackgroundProcess : IAsyncDisposable
     /// <summary>What the program printed so far, stdout and stderr interleaved.</summary>
     public string Output => string.Join('\n', _lines);
 
-    public static BackgroundProcess Start(string name, string dll, IEnumerable<string> args, IEnumerable<KeyValuePair<string, string>> environment)
+    /// <param name="launcher">A command the program runs under, e.g. ["ip", "netns", "exec", "ns1"]; it must exec the program.</param>
+    public static BackgroundProcess Start(string name, string dll, IEnumerable<string> args, IEnumerable<KeyValuePair<string, string>> environment, IReadOnlyList<string>? launcher = null)
     {
-        var start = Describe(dll, args, environment);
+        var start = Describe(dll, args, environment, launcher);
         var process = new Process { StartInfo = start };
         var running = new BackgroundProcess(name, process);
         process.OutputDataReceived += (_, e) => { if (e.Data is not null) running._lines.Enqueue(e.Data); };
@@ -104,15 +105,25 @@ internal sealed class BackgroundProcess : IAsyncDisposable
         await _process.WaitForExitAsync().DefaultTimeout();
     }
 
-    private static ProcessStartInfo Describe(string dll, IEnumerable<string> args, IEnumerable<KeyValuePair<string, string>> environment)
+    private static ProcessStartInfo Describe(string dll, IEnumerable<string> args, IEnumerable<KeyValuePair<string, string>> environment, IReadOnlyList<string>? launcher = null)
     {
-        var start = new ProcessStartInfo("dotnet")
+        var start = new ProcessStartInfo(launcher is { Count: > 0 } ? launcher[0] : "dotnet")
         {
             RedirectStandardOutput = true,
             RedirectStandardError = true,
             UseShellExecute = false,
             WorkingDirectory = Path.GetTempPath(),
         };
+        if (launcher is { Count: > 0 })
+        {
+            foreach (var arg in launcher.Skip(1))
+            {
+                start.ArgumentList.Add(arg);
+            }
+
+            start.ArgumentList.Add("dotnet");
+        }
+
         start.ArgumentList.Add(dll);
         foreach (var arg in args)
         {

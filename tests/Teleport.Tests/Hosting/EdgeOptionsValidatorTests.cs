@@ -31,6 +31,8 @@ public sealed class EdgeOptionsValidatorTests
     [InlineData("MaxBatchItems", "1")]
     [InlineData("MaxBatchBytes", "1")]
     [InlineData("MaxBatchBytes", "67108864")]
+    [InlineData("Http2Window", "65536")]
+    [InlineData("Http2Window", "16777216")]
     [InlineData("MaxBatchDelay", "00:00:00.001")]
     [InlineData("MaxBatchDelay", "00:00:01")]
     [InlineData("Streams", "1")]
@@ -80,6 +82,8 @@ public sealed class EdgeOptionsValidatorTests
     [InlineData("MaxBatchItems", "0", "--max-batch-items")]
     [InlineData("MaxBatchBytes", "0", "--max-batch-bytes")]
     [InlineData("MaxBatchBytes", "67108865", "--max-batch-bytes")]
+    [InlineData("Http2Window", "65535", "--http2-window")]
+    [InlineData("Http2Window", "16777217", "--http2-window")]
     [InlineData("MaxBatchDelay", "-00:00:00.001", "--max-batch-delay")]
     [InlineData("MaxBatchDelay", "00:00:01.001", "--max-batch-delay")]
     [InlineData("Streams", "0", "--streams")]
@@ -124,6 +128,15 @@ public sealed class EdgeOptionsValidatorTests
             ["--listen", "--origin", "--request-timeout", "--tunnel-wait", "--max-request-body-size", "--max-response-body-size",
              "--max-request-headers-size", "--max-pending", "--max-batch-items", "--max-batch-bytes"],
             (result.Failures ?? []).Select(f => f.Split(' ')[0]));
+    }
+
+    [Fact]
+    public void Http2Window_Largest_IsAcceptedByDotNetsHttp2Client()
+    {
+        // --http2-window's upper bound is the largest stream window SocketsHttpHandler takes by default.
+        using var handler = new System.Net.Http.SocketsHttpHandler { InitialHttp2StreamWindowSize = 16 * 1024 * 1024 };
+
+        Assert.Throws<ArgumentOutOfRangeException>(() => handler.InitialHttp2StreamWindowSize = 16 * 1024 * 1024 + 1);
     }
 
     [Fact]
