@@ -18,7 +18,7 @@ public sealed class ResilienceTests(ITestOutputHelper output)
         await using var up = await TestServer.StartUpstreamAsync(output, app => app.Run(c => c.Response.WriteAsync("ok")));
         var port = FreePort.Closed();
         string[] originArgs = ["--listen", $"127.0.0.1:{port}", "--upstream", up.Address.ToString().TrimEnd('/')];
-        var origin = await RunningService.StartAsync("teleport-origin", port, originArgs);
+        var origin = await StartOriginProcessAsync(originArgs);
         try
         {
             await using var edge = await TestServer.StartEdgeAsync(output, new Uri($"http://127.0.0.1:{port}"), "--tunnel-wait", "500ms");
@@ -26,10 +26,10 @@ public sealed class ResilienceTests(ITestOutputHelper output)
             await using var load = new LoadLoop(client, clients: 100, "/x");
 
             await load.UntilAsync(200);
-            origin.Kill();
+            // SIGKILL: no drain, no goodbye on its connections.
+            await origin.DisposeAsync();
             await Task.Delay(1000);
-            origin.Dispose();
-            origin = await RunningService.StartAsync("teleport-origin", port, originArgs);
+            origin = await StartOriginProcessAsync(originArgs);
             var back = load.Elapsed;
             await load.UntilElapsedAsync(back + TimeSpan.FromSeconds(3));
             var results = await load.StopAsync();
@@ -44,8 +44,16 @@ public sealed class ResilienceTests(ITestOutputHelper output)
         }
         finally
         {
-            origin.Dispose();
+            await origin.DisposeAsync();
         }
+    }
+
+    /// <summary>teleport-origin as its own process (so it can be killed), once it listens.</summary>
+    private static async Task<BackgroundProcess> StartOriginProcessAsync(string[] args)
+    {
+        var origin = BackgroundProcess.Start("origin", Path.Combine(AppContext.BaseDirectory, "teleport-origin.dll"), args, []);
+        await origin.ListeningAddressAsync();
+        return origin;
     }
 
     [Fact]
