@@ -55,6 +55,7 @@ internal static class ErrorResponses
         400 => "Bad Request",
         408 => "Request Timeout",
         413 => "Content Too Large",
+        501 => "Not Implemented",
         502 => "Bad Gateway",
         503 => "Service Unavailable",
         504 => "Gateway Timeout",
