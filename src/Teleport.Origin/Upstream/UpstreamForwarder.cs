@@ -55,6 +55,13 @@ internal sealed class UpstreamForwarder
             return Task.FromResult(ErrorItem.Create(id, ErrorCode.BadRequest, $"request target '{Shorten(target)}' is not in origin form (/path?query)"));
         }
 
+        // HttpClient writes a CONNECT's request line with the Host field as its target (authority form): a hostile edge
+        // could ask an upstream that is itself a proxy to open a tunnel anywhere. The origin forwards requests only.
+        if (start.Method.Equals("CONNECT", StringComparison.OrdinalIgnoreCase))
+        {
+            return Task.FromResult(ErrorItem.Create(id, ErrorCode.BadRequest, "CONNECT is not forwarded: the origin sends requests to its upstreams, it opens no tunnels"));
+        }
+
         // The target goes into the upstream's request line byte for byte: a space, CR/LF or control character
         // would let a peer write a second request there (smuggling). A conforming edge percent-encodes them.
         if (target.AsSpan().ContainsAnyExceptInRange('!', '~'))
