@@ -96,9 +96,11 @@ internal static class ResponseWriter
         }
 
         var body = start.Body;
-        var trailers = start.Trailers.Count > 0 && response.SupportsTrailers();
-        // HTTP/1.1 carries trailers only after a chunked body; HTTP/2 frames them either way.
-        if (!trailers || !HttpProtocol.IsHttp11(context.Request.Protocol))
+        var http11 = HttpProtocol.IsHttp11(context.Request.Protocol);
+        // HTTP/1.1 carries trailers only after a chunked body, so not when the origin sent a Content-Length (they are
+        // dropped then, and the body's true length replaces the field); HTTP/2 frames them either way.
+        var trailers = start.Trailers.Count > 0 && response.SupportsTrailers() && (!http11 || response.ContentLength is null);
+        if (!trailers || !http11)
         {
             response.ContentLength = body.Length;
         }
