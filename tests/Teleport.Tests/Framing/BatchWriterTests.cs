@@ -58,7 +58,8 @@ public sealed class BatchWriterTests
     public async Task RunAsync_MaxDelay_ItemsArrivingDuringTheDelayShareTheMessage()
     {
         var stream = new RecordingStreamWriter();
-        var writer = CreateWriter(Roomy with { MaxDelay = TimeSpan.FromMilliseconds(700) });
+        // A long delay, so that a stalled test thread (a loaded CI machine) cannot outlast it; the test takes that long.
+        var writer = CreateWriter(Roomy with { MaxDelay = TimeSpan.FromSeconds(3) });
         var run = writer.RunAsync(stream, CancellationToken.None);
 
         await writer.EnqueueAsync(Item(1), CancellationToken.None).DefaultTimeout();
