@@ -97,10 +97,11 @@ internal sealed class EdgeRequestHandler
     {
         // Upgrades (WebSockets, h2c, ...) need a two-way byte stream, which the tunnel does not carry yet: a clear
         // answer beats forwarding the request without its Upgrade field (hop-by-hop) as if it were a plain GET.
-        if (context.Features.Get<IHttpUpgradeFeature>() is { IsUpgradableRequest: true } || context.Features.Get<IHttpExtendedConnectFeature>() is { IsExtendedConnect: true })
+        var extendedConnect = context.Features.Get<IHttpExtendedConnectFeature>();
+        if (context.Features.Get<IHttpUpgradeFeature>() is { IsUpgradableRequest: true } || extendedConnect is { IsExtendedConnect: true })
         {
             await ErrorResponses.WriteAsync(context, StatusCodes.Status501NotImplemented, "upgrade-not-supported",
-                $"protocol upgrades ({context.Request.Headers.Upgrade}{context.Features.Get<IHttpExtendedConnectFeature>()?.Protocol}) are not carried through the tunnel");
+                $"protocol upgrades ({context.Request.Headers.Upgrade}{extendedConnect?.Protocol}) are not carried through the tunnel");
             return EdgeOutcome.Rejected;
         }
 

@@ -16,7 +16,7 @@ internal sealed class PendingExchange(ulong id, long deadline, RequestBody? body
 
     private Channel<OriginItem>? _body;
     private long _deadline = deadline;
-    private int _ungranted;
+    private ReceiveWindow _window;
 
     /// <summary><see cref="Environment.TickCount64"/> after which the edge stops waiting; none once a streamed body has begun.</summary>
     public long Deadline => Volatile.Read(ref _deadline);
@@ -50,7 +50,7 @@ internal sealed class PendingExchange(ulong id, long deadline, RequestBody? body
     /// <param name="headBytes">The body bytes the head itself holds (they count against the window too).</param>
     public void BeginBody(int headBytes)
     {
-        _ungranted = headBytes;
+        _window.TryReceive(headBytes, int.MaxValue);
         _body = Channel.CreateUnbounded<OriginItem>(new UnboundedChannelOptions { SingleReader = true, SingleWriter = true });
         Volatile.Write(ref _deadline, long.MaxValue);
     }
@@ -61,7 +61,7 @@ internal sealed class PendingExchange(ulong id, long deadline, RequestBody? body
     /// </summary>
     public bool TryDeliverBody(OriginItem chunk, int window)
     {
-        if (Interlocked.Add(ref _ungranted, chunk.ResponseBody.Data.Length) > window)
+        if (!_window.TryReceive(chunk.ResponseBody.Data.Length, window))
         {
             return false;
         }
@@ -75,7 +75,7 @@ internal sealed class PendingExchange(ulong id, long deadline, RequestBody? body
     }
 
     /// <summary>The handler has given <paramref name="bytes"/> back to the origin's window.</summary>
-    public void Granted(int bytes) => Interlocked.Add(ref _ungranted, -bytes);
+    public void Granted(int bytes) => _window.Granted(bytes);
 
     /// <summary>
     /// Ends a streamed body with <paramref name="last"/>: its last chunk, or what broke it off (an error, the stream

@@ -24,7 +24,7 @@ internal sealed class StreamedRequestBody : Stream
     private readonly long _maxBody;
     private readonly Func<OutgoingItem<OriginItem>, ValueTask> _send;
     private readonly Action _ended;
-    private int _ungranted;
+    private ReceiveWindow _received;
     private int _consumed;
     private long _total;
     private bool _done;
@@ -61,7 +61,7 @@ internal sealed class StreamedRequestBody : Stream
         }
 
         var span = chunk.Data.Span;
-        if (Interlocked.Add(ref _ungranted, span.Length) > _window || (_total += span.Length) > _maxBody)
+        if (!_received.TryReceive(span.Length, _window) || (_total += span.Length) > _maxBody)
         {
             return false;
         }
@@ -109,7 +109,7 @@ internal sealed class StreamedRequestBody : Stream
         {
             var granted = _consumed;
             _consumed = 0;
-            Interlocked.Add(ref _ungranted, -granted);
+            _received.Granted(granted);
             await _send(new OutgoingItem<OriginItem>(new OriginItem { ExchangeId = _id, WindowUpdate = new WindowUpdate { Bytes = (uint)granted } }, 16));
         }
 
