@@ -225,7 +225,7 @@ public sealed class UpstreamBalancingTests(ITestOutputHelper output)
             await c.Response.WriteAsync(name);
         }));
 
-    private static string DeadUpstream() => $"http://127.0.0.1:{FreePort.Closed()}";
+    private static string DeadUpstream() => $"http://127.0.0.1:{FreePort.Refusing()}";
 
     /// <summary>The --upstream value for a started upstream, as the origin names it.</summary>
     private static string Text(TestServer upstream) => upstream.Address.ToString().TrimEnd('/');

@@ -12,4 +12,23 @@ internal static class FreePort
         listener.Bind(new IPEndPoint(IPAddress.Loopback, 0));
         return ((IPEndPoint)listener.LocalEndPoint!).Port;
     }
+
+    // Bound, never listening, never closed: the kernel hands their ports to nobody else while the tests run.
+    private static readonly List<Socket> Held = [];
+
+    /// <summary>
+    /// A loopback port that refuses connections for as long as the tests run. Unlike <see cref="Closed"/>, whose
+    /// port another test may bind a moment later, this one stays dead: for upstreams that must never answer.
+    /// </summary>
+    public static int Refusing()
+    {
+        var socket = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+        socket.Bind(new IPEndPoint(IPAddress.Loopback, 0));
+        lock (Held)
+        {
+            Held.Add(socket);
+        }
+
+        return ((IPEndPoint)socket.LocalEndPoint!).Port;
+    }
 }
