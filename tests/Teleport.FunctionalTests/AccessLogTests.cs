@@ -49,7 +49,7 @@ public sealed class AccessLogTests(ITestOutputHelper output)
     [Fact]
     public async Task AccessLog_EdgeErrorAnswer_NamesTheStage_AndADeadUpstreamAtTheOrigin()
     {
-        await using var origin = await TestServer.StartOriginAsync(output, new Uri($"http://127.0.0.1:{FreePort.Closed()}"), "--access-log");
+        await using var origin = await TestServer.StartOriginAsync(output, new Uri($"http://127.0.0.1:{FreePort.Refusing()}"), "--access-log");
         await using var edge = await TestServer.StartEdgeAsync(output, origin.Address, "--access-log");
         using var client = edge.CreateClient();
 
@@ -108,7 +108,7 @@ public sealed class AccessLogTests(ITestOutputHelper output)
     public async Task AccessLog_WithJsonLogs_IsOneJsonObjectWithItsFields()
     {
         await using var edge = BackgroundProcess.Start("edge", Path.Combine(AppContext.BaseDirectory, "teleport-edge.dll"),
-            ["--listen", "127.0.0.1:0", "--origin", $"http://127.0.0.1:{FreePort.Closed()}", "--tunnel-wait", "0", "--access-log", "--log-format", "json"], []);
+            ["--listen", "127.0.0.1:0", "--origin", $"http://127.0.0.1:{FreePort.Refusing()}", "--tunnel-wait", "0", "--access-log", "--log-format", "json"], []);
         try
         {
             var address = await edge.ListeningAddressAsync();

@@ -256,7 +256,7 @@ public sealed partial class ComposeTests(ITestOutputHelper output)
             {
                 do
                 {
-                    mapped = FreePort.Closed();
+                    mapped = FreePort.Next();
                 }
                 while (_ports.ContainsValue(mapped));
                 _ports[(service, port)] = mapped;

@@ -45,7 +45,7 @@ public sealed class ErrorTests(ITestOutputHelper output)
     [Fact]
     public async Task UpstreamDown_Answers502UpstreamConnect()
     {
-        await using var origin = await TestServer.StartOriginAsync(output, new Uri($"http://127.0.0.1:{FreePort.Closed()}"));
+        await using var origin = await TestServer.StartOriginAsync(output, new Uri($"http://127.0.0.1:{FreePort.Refusing()}"));
         await using var edge = await TestServer.StartEdgeAsync(output, origin.Address);
         using var client = edge.CreateClient();
 
@@ -89,7 +89,7 @@ public sealed class ErrorTests(ITestOutputHelper output)
     [Fact]
     public async Task OriginDown_Answers503AfterTheTunnelWait()
     {
-        await using var edge = await TestServer.StartEdgeAsync(output, new Uri($"http://127.0.0.1:{FreePort.Closed()}"), ["--tunnel-wait", "300ms"], waitForTunnel: false);
+        await using var edge = await TestServer.StartEdgeAsync(output, new Uri($"http://127.0.0.1:{FreePort.Refusing()}"), ["--tunnel-wait", "300ms"], waitForTunnel: false);
         using var client = edge.CreateClient();
 
         using var response = await client.GetAsync("/x").DefaultTimeout();

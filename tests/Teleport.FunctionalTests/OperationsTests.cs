@@ -155,7 +155,7 @@ public sealed class OperationsTests(ITestOutputHelper output)
     [Fact]
     public async Task Metrics_DeadUpstream_CountsUpstreamErrorOnBothSides()
     {
-        await using var origin = await TestServer.StartOriginAsync(output, new Uri($"http://127.0.0.1:{FreePort.Closed()}"), Admin);
+        await using var origin = await TestServer.StartOriginAsync(output, new Uri($"http://127.0.0.1:{FreePort.Refusing()}"), Admin);
         await using var edge = await TestServer.StartEdgeAsync(output, origin.Address, Admin);
         using var client = edge.CreateClient();
 
@@ -222,7 +222,7 @@ public sealed class OperationsTests(ITestOutputHelper output)
     public async Task Readyz_FlipsWhenTheOriginGoesAwayAndComesBack()
     {
         await using var up = await TestServer.StartUpstreamAsync(output, app => app.Run(c => c.Response.WriteAsync("up")));
-        var port = FreePort.Closed();
+        var port = FreePort.Next();
         string[] originArgs = ["--listen", $"127.0.0.1:{port}", .. Admin];
         var origin = await TestServer.StartOriginAsync(output, up.Address, originArgs);
         await using var edge = await TestServer.StartEdgeAsync(output, origin.Address, Admin);
@@ -298,7 +298,7 @@ public sealed class OperationsTests(ITestOutputHelper output)
         try
         {
             var lines = await ReadLinesUntilAsync("teleport-edge",
-                ["--listen", "127.0.0.1:0", "--origin", $"http://127.0.0.1:{FreePort.Closed()}", "--log-format", "json", "--config", config],
+                ["--listen", "127.0.0.1:0", "--origin", $"http://127.0.0.1:{FreePort.Refusing()}", "--log-format", "json", "--config", config],
                 static lines => lines.Any(l => l.Contains("\"Category\":\"Teleport.Edge\"", StringComparison.Ordinal)) && lines.Any(l => l.Contains("Microsoft.Hosting.Lifetime", StringComparison.Ordinal)));
 
             Assert.All(lines, line =>

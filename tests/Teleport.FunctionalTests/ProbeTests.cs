@@ -13,7 +13,7 @@ public sealed class ProbeTests(ITestOutputHelper output)
         await using var up = await TestServer.StartUpstreamAsync(output, app => app.Run(c => c.Response.WriteAsync("up")));
         await using var origin = await TestServer.StartOriginAsync(output, up.Address, "--admin", "127.0.0.1:0");
         await using var edge = await TestServer.StartEdgeAsync(output, origin.Address, "--admin", "127.0.0.1:0");
-        await using var lonely = await TestServer.StartEdgeAsync(output, new Uri($"http://127.0.0.1:{FreePort.Closed()}"), ["--admin", "127.0.0.1:0"], waitForTunnel: false);
+        await using var lonely = await TestServer.StartEdgeAsync(output, new Uri($"http://127.0.0.1:{FreePort.Refusing()}"), ["--admin", "127.0.0.1:0"], waitForTunnel: false);
 
         var ready = await ServiceProcess.RunAsync("teleport-edge", "--probe", new Uri(edge.AdminAddress, "/readyz").ToString());
         var originReady = await ServiceProcess.RunAsync("teleport-origin", $"--probe={new Uri(origin.AdminAddress, "/readyz")}");
@@ -32,7 +32,7 @@ public sealed class ProbeTests(ITestOutputHelper output)
     [Fact]
     public async Task Probe_NothingListening_ExitsOne_DemoProbesTheSampleUpstream()
     {
-        var closed = $"http://127.0.0.1:{FreePort.Closed()}/readyz";
+        var closed = $"http://127.0.0.1:{FreePort.Refusing()}/readyz";
 
         var refused = await ServiceProcess.RunAsync("teleport-origin", "--probe", closed);
         var demo = await ServiceProcess.RunAsync("Teleport.Demo", "--probe", closed);

@@ -16,7 +16,7 @@ public sealed class ResilienceTests(ITestOutputHelper output)
     public async Task OriginKilledUnderLoad_EveryRequestAnswered_RecoversWithinTwoSecondsOfItsReturn()
     {
         await using var up = await TestServer.StartUpstreamAsync(output, app => app.Run(c => c.Response.WriteAsync("ok")));
-        var port = FreePort.Closed();
+        var port = FreePort.Next();
         string[] originArgs = ["--listen", $"127.0.0.1:{port}", "--upstream", up.Address.ToString().TrimEnd('/')];
         var origin = await StartOriginProcessAsync(originArgs);
         try
@@ -64,7 +64,7 @@ public sealed class ResilienceTests(ITestOutputHelper output)
             await Task.Delay(Random.Shared.Next(0, 20));
             await c.Response.WriteAsync("ok");
         }));
-        int[] ports = [FreePort.Closed(), FreePort.Closed()];
+        int[] ports = [FreePort.Next(), FreePort.Next()];
         var origins = new TestServer[2];
         for (var i = 0; i < 2; i++)
         {
@@ -195,7 +195,7 @@ public sealed class ResilienceTests(ITestOutputHelper output)
         await using var originA = await TestServer.StartOriginAsync(output, upA.Address);
         var relay = new TcpRelay(new IPEndPoint(IPAddress.Loopback, originA.Address.Port));
         // Origin B is not up yet, so both requests go to A.
-        var portB = FreePort.Closed();
+        var portB = FreePort.Next();
         await using var edge = await TestServer.StartEdgeAsync(output, relay.Address,
             "--origin", $"http://127.0.0.1:{portB}", "--retry-idempotent", "--reconnect-max-delay", "200ms");
         using var client = edge.CreateClient();

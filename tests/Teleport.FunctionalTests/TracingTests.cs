@@ -104,7 +104,7 @@ public sealed class TracingTests(ITestOutputHelper output)
     [Fact]
     public async Task Trace_ClientSendsNone_TheEdgeStartsTheTrace_AndADeadUpstreamMarksTheCallFailed()
     {
-        await using var origin = await TestServer.StartOriginAsync(output, new Uri($"http://127.0.0.1:{FreePort.Closed()}"));
+        await using var origin = await TestServer.StartOriginAsync(output, new Uri($"http://127.0.0.1:{FreePort.Refusing()}"));
         await using var edge = await TestServer.StartEdgeAsync(output, origin.Address);
         var spans = new ConcurrentQueue<Activity>();
         var edgeSource = edge.App.Services.GetRequiredService<EdgeTracing>().Source;

@@ -5,8 +5,11 @@ namespace Teleport.FunctionalTests.Infrastructure;
 
 internal static class FreePort
 {
-    /// <summary>A loopback port nothing listens on (it was free a moment ago): connections to it are refused.</summary>
-    public static int Closed()
+    /// <summary>
+    /// A loopback port that was free a moment ago, for a service a test starts on it later (a fixed port kept across
+    /// restarts). Another test may take it meanwhile, so never use it as a port that must stay dead: see <see cref="Refusing"/>.
+    /// </summary>
+    public static int Next()
     {
         using var listener = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
         listener.Bind(new IPEndPoint(IPAddress.Loopback, 0));
@@ -17,7 +20,7 @@ internal static class FreePort
     private static readonly List<Socket> Held = [];
 
     /// <summary>
-    /// A loopback port that refuses connections for as long as the tests run. Unlike <see cref="Closed"/>, whose
+    /// A loopback port that refuses connections for as long as the tests run. Unlike <see cref="Next"/>, whose
     /// port another test may bind a moment later, this one stays dead: for upstreams that must never answer.
     /// </summary>
     public static int Refusing()
