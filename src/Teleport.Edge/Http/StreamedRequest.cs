@@ -132,7 +132,7 @@ internal static class StreamedRequest
             {
                 ArrayPool<byte>.Shared.Return(buffer);
                 var last = new BodyChunk { End = true };
-                return await connection.SendChunkAsync(new OutgoingItem<EdgeItem>(new EdgeItem { ExchangeId = exchange.Id, RequestBody = last }, 16), cancellationToken)
+                return await connection.SendChunkAsync(new OutgoingItem<EdgeItem>(new EdgeItem { ExchangeId = exchange.Id, RequestBody = last }, 16) { IsBulk = true }, cancellationToken)
                     ? PumpEnd.Sent
                     : PumpEnd.StreamEnded;
             }
@@ -146,7 +146,7 @@ internal static class StreamedRequest
 
             window.Consume(read);
             var chunk = new EdgeItem { ExchangeId = exchange.Id, RequestBody = new BodyChunk { Data = UnsafeByteOperations.UnsafeWrap(buffer.AsMemory(0, read)) } };
-            if (!await connection.SendChunkAsync(new OutgoingItem<EdgeItem>(chunk, read + 24, buffer), cancellationToken))
+            if (!await connection.SendChunkAsync(new OutgoingItem<EdgeItem>(chunk, read + 24, buffer) { IsBulk = true }, cancellationToken))
             {
                 return PumpEnd.StreamEnded;
             }

@@ -121,7 +121,7 @@ internal static class StreamedBody
 
             var last = new BodyChunk { End = true };
             var trailerBytes = UpstreamForwarder.CopyTrailers(response, last.Trailers, connection);
-            return new OutgoingItem<OriginItem>(new OriginItem { ExchangeId = id, ResponseBody = last }, 32 + trailerBytes);
+            return new OutgoingItem<OriginItem>(new OriginItem { ExchangeId = id, ResponseBody = last }, 32 + trailerBytes) { IsBulk = true };
         }
         finally
         {
@@ -134,5 +134,5 @@ internal static class StreamedBody
 
     /// <summary>A chunk wrapping <paramref name="count"/> bytes of a pooled array, which the writer returns once sent.</summary>
     private static OutgoingItem<OriginItem> Chunk(ulong id, byte[] buffer, int offset, int count)
-        => new(new OriginItem { ExchangeId = id, ResponseBody = new BodyChunk { Data = UnsafeByteOperations.UnsafeWrap(buffer.AsMemory(offset, count)) } }, count + 24, buffer);
+        => new(new OriginItem { ExchangeId = id, ResponseBody = new BodyChunk { Data = UnsafeByteOperations.UnsafeWrap(buffer.AsMemory(offset, count)) } }, count + 24, buffer) { IsBulk = true };
 }

@@ -35,6 +35,12 @@ internal readonly struct OutgoingItem<TItem>
     /// <summary>Approximate serialized size, used to cap batches.</summary>
     public int Size { get; }
 
+    /// <summary>
+    /// A chunk of a streamed body: it waits in the writer's bulk lane, behind every other item. Only body chunks
+    /// may be bulk: the writer may send other items of the same exchange (an error, a cancel) ahead of them.
+    /// </summary>
+    public bool IsBulk { get; init; }
+
     /// <summary>The writer is done with the item: <paramref name="written"/> is false only when it never reached the stream.</summary>
     public void Release(bool written)
     {

@@ -295,6 +295,105 @@ public sealed class BatchWriterTests
         Assert.Equal(6, counters.ItemsSent);
     }
 
+    [Fact]
+    public async Task RunAsync_BodyChunksQueuedFirst_OtherItemsGoAheadOfThem()
+    {
+        var stream = new RecordingStreamWriter();
+        // Room for two items a message: what a full message of chunks would be under load.
+        var writer = CreateWriter(Roomy with { MaxItems = 2 });
+
+        // Chunks 1-5 of big bodies are queued before the answers 10 and 11 of small exchanges.
+        await WriteWithBacklogAsync(writer, stream, [Chunk(1), Chunk(2), Chunk(3), Chunk(4), Chunk(5), Item(10), Item(11)]);
+
+        // A FIFO would have written [2 3] [4 5] [10 11]: the small exchanges would wait behind every chunk.
+        Assert.Equal("[1] [10 11] [2 3] [4 5]", stream.Batches());
+    }
+
+    [Fact]
+    public async Task RunAsync_OtherItemsLeaveRoom_ChunksFillTheRestOfTheMessage()
+    {
+        var stream = new RecordingStreamWriter();
+        var writer = CreateWriter(Roomy with { MaxItems = 3 });
+
+        await WriteWithBacklogAsync(writer, stream, [Item(1), Chunk(2), Chunk(3), Item(4), Chunk(5)]);
+
+        Assert.Equal("[1] [4 2 3] [5]", stream.Batches());
+    }
+
+    [Fact]
+    public async Task RunAsync_LoneChunkOnAnIdleWriter_IsWrittenAtOnce()
+    {
+        var stream = new RecordingStreamWriter();
+        var writer = CreateWriter(Roomy);
+        var run = writer.RunAsync(stream, CancellationToken.None);
+        await writer.EnqueueAsync(Item(1), CancellationToken.None).DefaultTimeout();
+        await stream.NextWriteStartedAsync().DefaultTimeout();
+
+        // The writer sleeps on the main queue: a chunk alone must wake it.
+        for (ulong id = 2; id <= 4; id++)
+        {
+            await writer.EnqueueAsync(Chunk(id), CancellationToken.None).DefaultTimeout();
+            Assert.Equal($"[{id}]", RecordingStreamWriter.Describe(await stream.NextWriteStartedAsync().DefaultTimeout()));
+        }
+
+        writer.Complete();
+        await run.DefaultTimeout();
+    }
+
+    [Fact]
+    public async Task EnqueueAsync_BulkLaneFull_ChunkProducerWaits_OthersDoNot()
+    {
+        var stream = new RecordingStreamWriter();
+        var writer = CreateWriter(Roomy);
+        stream.Hold();
+        var run = writer.RunAsync(stream, CancellationToken.None);
+        await writer.EnqueueAsync(Item(1), CancellationToken.None).DefaultTimeout();
+        await stream.NextWriteStartedAsync().DefaultTimeout();
+        for (var i = 0; i < BatchWriter<EdgeFrame, EdgeItem>.BulkQueueCapacity; i++)
+        {
+            await writer.EnqueueAsync(Chunk((ulong)(100 + i)), CancellationToken.None).DefaultTimeout();
+        }
+
+        // The stream's body budget is spent: one more chunk waits, an answer does not.
+        var blocked = writer.EnqueueAsync(Chunk(99), CancellationToken.None).AsTask();
+        await writer.EnqueueAsync(Item(2), CancellationToken.None).DefaultTimeout();
+        Assert.True(writer.TryEnqueue(Item(3)));
+        Assert.False(writer.TryEnqueue(Chunk(98)));
+        await Task.Delay(50);
+        Assert.False(blocked.IsCompleted);
+
+        stream.Release();
+        await blocked.DefaultTimeout();
+        writer.Complete();
+        await run.DefaultTimeout();
+        Assert.StartsWith("[1] [2 3 100 101", stream.Batches());
+        Assert.EndsWith(" 99]", stream.Batches());
+    }
+
+    [Fact]
+    public async Task RunAsync_StreamEnds_QueuedChunksAreReleasedUnwritten()
+    {
+        var stream = new RecordingStreamWriter();
+        var writer = CreateWriter(Roomy);
+        stream.Hold();
+        using var cts = new CancellationTokenSource();
+        var run = writer.RunAsync(stream, cts.Token);
+        await writer.EnqueueAsync(Item(1), CancellationToken.None).DefaultTimeout();
+        await stream.NextWriteStartedAsync().DefaultTimeout();
+        var owner = new Owner();
+        await writer.EnqueueAsync(new OutgoingItem<EdgeItem>(Chunk(2).Item, 10, owner) { IsBulk = true }, CancellationToken.None).DefaultTimeout();
+
+        cts.Cancel();
+        stream.Release();
+        await Assert.ThrowsAnyAsync<Exception>(() => run).DefaultTimeout();
+
+        Assert.False(await owner.Outcome.DefaultTimeout());
+        await Assert.ThrowsAnyAsync<Exception>(async () => await writer.EnqueueAsync(Chunk(3), CancellationToken.None));
+    }
+
+    private static OutgoingItem<EdgeItem> Chunk(ulong id)
+        => new(new EdgeItem { ExchangeId = id, RequestBody = new BodyChunk { Data = ByteString.CopyFromUtf8("chunk") } }, 30) { IsBulk = true };
+
     private static BatchWriter<EdgeFrame, EdgeItem> CreateWriter(BatchLimits limits, TunnelCounters? counters = null, int queueCapacity = 64)
     {
         var frame = new EdgeFrame { Batch = new EdgeBatch() };
