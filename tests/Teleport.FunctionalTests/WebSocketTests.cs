@@ -84,6 +84,25 @@ public sealed class WebSocketTests(ITestOutputHelper output)
     }
 
     [Fact]
+    public async Task SocketIdleLongerThanTheRequestTimeout_StaysOpen()
+    {
+        var upstream = new SocketUpstream();
+        await using var up = await TestServer.StartUpstreamAsync(output, upstream.Configure);
+        await using var origin = await TestServer.StartOriginAsync(output, up.Address, "--request-timeout", "200ms");
+        await using var edge = await TestServer.StartEdgeAsync(output, origin.Address, "--request-timeout", "200ms");
+        using var socket = new ClientWebSocket();
+        await socket.ConnectAsync(SocketUri(edge, "/echo"), CancellationToken.None).DefaultTimeout();
+
+        // Past the origin's timeout and the edge's deadline (the timeout, 2 s of grace and a 1 s sweep): the timeout
+        // bounds the wait for the 101 only, so a quiet socket is not cut off.
+        await Task.Delay(TimeSpan.FromSeconds(3.5));
+
+        await SendAsync(socket, Encoding.UTF8.GetBytes("still here"), WebSocketMessageType.Text);
+        Assert.Equal(("still here", WebSocketMessageType.Text), Text(await ReceiveAsync(socket)));
+        await socket.CloseAsync(WebSocketCloseStatus.NormalClosure, null, CancellationToken.None).DefaultTimeout();
+    }
+
+    [Fact]
     public async Task UpstreamAbortsTheSocket_ClientSeesTheConnectionEnd()
     {
         var upstream = new SocketUpstream();
