@@ -18,8 +18,8 @@ public sealed class WebSocketTests(ITestOutputHelper output)
         var upstream = new SocketUpstream();
         await using var up = await TestServer.StartUpstreamAsync(output, upstream.Configure);
         // Body limits far under the socket's traffic: they bound request and response bodies, not an upgraded connection.
-        await using var origin = await TestServer.StartOriginAsync(output, up.Address, "--max-request-body-size", "64KiB", "--max-response-body-size", "64KiB");
-        await using var edge = await TestServer.StartEdgeAsync(output, origin.Address, "--max-request-body-size", "64KiB");
+        await using var origin = await TestServer.StartOriginAsync(output, up.Address, "--max-request-body-size", "64KiB", "--max-response-body-size", "64KiB", "--access-log");
+        await using var edge = await TestServer.StartEdgeAsync(output, origin.Address, "--max-request-body-size", "64KiB", "--access-log");
         using var socket = new ClientWebSocket();
         socket.Options.AddSubProtocol("echo");
 
@@ -40,6 +40,9 @@ public sealed class WebSocketTests(ITestOutputHelper output)
         Assert.Equal(WebSocketCloseStatus.NormalClosure, socket.CloseStatus);
         Assert.Equal("bye", socket.CloseStatusDescription);
         Assert.Equal((WebSocketCloseStatus.NormalClosure, "bye"), await upstream.Closed.Task.DefaultTimeout());
+        // Logged once the socket has ended, with its 101, as a success.
+        await edge.WaitUntilAsync(e => e.Logs.Any(l => l.Contains("GET /echo 101 ", StringComparison.Ordinal) && l.Contains(" success ", StringComparison.Ordinal))).DefaultTimeout();
+        await origin.WaitUntilAsync(o => o.Logs.Any(l => l.Contains("GET /echo -> ", StringComparison.Ordinal) && l.Contains(" 101 ", StringComparison.Ordinal) && l.EndsWith(" success", StringComparison.Ordinal))).DefaultTimeout();
         Assert.Empty(edge.ErrorLogs);
         Assert.Empty(origin.ErrorLogs);
     }
