@@ -15,6 +15,12 @@ internal static class TunnelProtocol
     /// <summary>Capability of a side that streams bodies in chunks under per-exchange windows (docs/protocol.md, "Streamed bodies").</summary>
     public const string StreamingCapability = "streaming";
 
+    /// <summary>Capability of a side that carries WebSocket upgrades as two streamed bodies (docs/protocol.md, "Upgrades (WebSockets)").</summary>
+    public const string UpgradeCapability = "upgrade";
+
+    /// <summary>The one upgrade token version 1 carries (RequestStart.upgrade), lower case.</summary>
+    public const string WebSocketUpgrade = "websocket";
+
     /// <summary>Body bytes of one exchange a sender may have unacknowledged when the receiver announces no window (the contract's default).</summary>
     public const int DefaultExchangeWindow = 256 * 1024;
 

@@ -10,7 +10,7 @@ namespace Teleport.Conformance;
 /// and answers as each scenario needs. Each test names the rules of docs/protocol.md it checks; the
 /// subclasses pick the implementation.
 /// </summary>
-public abstract class EdgeConformanceTests(EdgeFixture fixture)
+public abstract partial class EdgeConformanceTests(EdgeFixture fixture)
 {
     private ScriptedOrigin Scripted => fixture.Scripted;
 

@@ -11,7 +11,7 @@ namespace Teleport.Conformance;
 /// plays by the rules or breaks them on purpose, and against our edge with real HTTP clients. Each test
 /// names the rules of docs/protocol.md it checks.
 /// </summary>
-public sealed class OriginConformanceTests(OriginUnderTestFixture fixture) : IClassFixture<OriginUnderTestFixture>
+public sealed partial class OriginConformanceTests(OriginUnderTestFixture fixture) : IClassFixture<OriginUnderTestFixture>
 {
     private PeerProcess Origin => fixture.Origin;
 

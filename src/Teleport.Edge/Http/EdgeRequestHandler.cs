@@ -5,6 +5,7 @@ using Microsoft.Extensions.Options;
 using Teleport.Edge.Diagnostics;
 using Teleport.Edge.Hosting;
 using Teleport.Edge.Tunnel;
+using Teleport.Protocol;
 using Teleport.Protocol.Buffers;
 using Teleport.Protocol.Hosting;
 using Teleport.Protocol.V1;
@@ -95,13 +96,15 @@ internal sealed class EdgeRequestHandler
 
     private async Task<EdgeOutcome> ForwardAsync(HttpContext context, Activity? activity)
     {
-        // Upgrades (WebSockets, h2c, ...) need a two-way byte stream, which the tunnel does not carry yet: a clear
-        // answer beats forwarding the request without its Upgrade field (hop-by-hop) as if it were a plain GET.
+        // The tunnel carries HTTP/1.1 WebSocket upgrades only: any other upgrade (h2c, HTTP/2 extended CONNECT, ...) gets
+        // a clear answer rather than being forwarded without its Upgrade field (hop-by-hop) as if it were a plain GET.
         var extendedConnect = context.Features.Get<IHttpExtendedConnectFeature>();
-        if (context.Features.Get<IHttpUpgradeFeature>() is { IsUpgradableRequest: true } || extendedConnect is { IsExtendedConnect: true })
+        var upgrade = context.Features.Get<IHttpUpgradeFeature>();
+        var webSocket = upgrade is { IsUpgradableRequest: true } && UpgradedExchange.IsWebSocket(context.Request);
+        if (!webSocket && (upgrade is { IsUpgradableRequest: true } || extendedConnect is { IsExtendedConnect: true }))
         {
             await ErrorResponses.WriteAsync(context, StatusCodes.Status501NotImplemented, "upgrade-not-supported",
-                $"protocol upgrades ({context.Request.Headers.Upgrade}{extendedConnect?.Protocol}) are not carried through the tunnel");
+                $"protocol upgrades ({context.Request.Headers.Upgrade}{extendedConnect?.Protocol}) are not carried through the tunnel, only WebSockets over HTTP/1.1 (GET with Upgrade: websocket)");
             return EdgeOutcome.Rejected;
         }
 
@@ -134,6 +137,11 @@ internal sealed class EdgeRequestHandler
 
         // The origin answers 504 itself at the timeout; this grace covers its answer's trip back.
         var deadlineMs = timeoutMs + DeadlineGraceMs;
+        if (webSocket)
+        {
+            return await UpgradeAsync(context, upgrade!, connection, timeoutMs, deadlineMs, activity);
+        }
+
         var hasBody = context.Features.Get<IHttpRequestBodyDetectionFeature>()?.CanHaveBody ?? true;
         var streams = hasBody && connection.StreamsBodies && request.ContentLength is not (>= 0 and <= StreamedRequest.WholeBodyBytes);
         PooledBody read;
@@ -213,6 +221,35 @@ internal sealed class EdgeRequestHandler
         {
             body?.Release();
         }
+    }
+
+    /// <summary>
+    /// A WebSocket handshake: sent with no body and the client's side to follow, to an origin that carries upgrades
+    /// (else 501); a 101 switches the client's connection and relays it until either side ends it, any other answer is
+    /// written as usual. Never retried: the upstream may have accepted the socket.
+    /// </summary>
+    private async Task<EdgeOutcome> UpgradeAsync(HttpContext context, IHttpUpgradeFeature upgrade, TunnelConnection connection, uint timeoutMs, long deadlineMs, Activity? activity)
+    {
+        if (!connection.CarriesUpgrades)
+        {
+            await ErrorResponses.WriteAsync(context, StatusCodes.Status501NotImplemented, "upgrade-not-supported",
+                "the origin does not carry WebSocket upgrades (its hello lists no \"upgrade\" capability)");
+            return EdgeOutcome.Rejected;
+        }
+
+        var (start, size) = CreateStart(context, ByteString.Empty, 0, hasBody: false, timeoutMs, activity);
+        start.BodyFollows = true;
+        start.Upgrade = TunnelProtocol.WebSocketUpgrade;
+        var aborted = context.RequestAborted;
+        var (answer, exchange) = await UpgradedExchange.SendAsync(connection, start, size, deadlineMs, aborted);
+        if (aborted.IsCancellationRequested)
+        {
+            return EdgeOutcome.Aborted;
+        }
+
+        return answer.ResponseStart is { Status: StatusCodes.Status101SwitchingProtocols, BodyFollows: true } head && exchange?.Body is not null
+            ? await UpgradedExchange.RelayAsync(context, upgrade, connection, exchange, head)
+            : await FinishAsync(context, connection, answer, exchange);
     }
 
     /// <summary>The exchange's start: everything of the request but the body beyond <paramref name="body"/>; and roughly its size.</summary>

@@ -1,4 +1,5 @@
 using System.Buffers;
+using Microsoft.AspNetCore.Http.Features;
 using Microsoft.Net.Http.Headers;
 using Teleport.Protocol.Http;
 using Teleport.Protocol.V1;
@@ -36,32 +37,8 @@ internal static class ResponseWriter
         var response = context.Response;
         response.StatusCode = (int)start.Status;
         var headers = response.Headers;
-        try
+        if (!await TryCopyHeadersAsync(context, start))
         {
-            foreach (var header in start.Headers)
-            {
-                // A conforming origin never sends hop-by-hop fields; one that does is not trusted with them.
-                if (HopByHopHeaders.IsHopByHop(header.Name, default))
-                {
-                    continue;
-                }
-
-                // Kestrel fills in Date itself; the upstream's replaces it rather than joining it.
-                if (header.Name.Equals(HeaderNames.Date, StringComparison.OrdinalIgnoreCase))
-                {
-                    headers.Date = header.Value;
-                }
-                else
-                {
-                    headers.Append(header.Name, header.Value);
-                }
-            }
-        }
-        catch (InvalidOperationException ex)
-        {
-            // What Kestrel still refuses (e.g. a Content-Length that is no number). Nothing has been sent yet.
-            response.Clear();
-            await AnswerInvalidAsync(context, ex.Message);
             return false;
         }
 
@@ -116,6 +93,67 @@ internal static class ResponseWriter
         }
 
         return true;
+    }
+
+    /// <summary>
+    /// Switches the client's connection to the protocol the upstream accepted with <paramref name="start"/> (a 101 to
+    /// a WebSocket handshake): its end-to-end fields (Sec-WebSocket-Accept, -Protocol, -Extensions) go out with
+    /// Connection and Upgrade, which are hop-by-hop and so rebuilt here, as WebSocketMiddleware writes them.
+    /// </summary>
+    /// <returns>The client's connection as a duplex stream; null when a field was not valid (502 written instead).</returns>
+    public static async Task<Stream?> SwitchAsync(HttpContext context, IHttpUpgradeFeature upgrade, ResponseStart start, string token)
+    {
+        if (RefuseFields(start.Headers, "header") is { } reason)
+        {
+            await AnswerInvalidAsync(context, reason);
+            return null;
+        }
+
+        if (!await TryCopyHeadersAsync(context, start))
+        {
+            return null;
+        }
+
+        // Kestrel writes the 101 with Connection: Upgrade itself.
+        context.Response.Headers.Upgrade = token;
+        return await upgrade.UpgradeAsync();
+    }
+
+    /// <summary>Copies the end-to-end fields of <paramref name="start"/>; false when Kestrel refuses one (502 written instead).</summary>
+    private static async Task<bool> TryCopyHeadersAsync(HttpContext context, ResponseStart start)
+    {
+        var response = context.Response;
+        var headers = response.Headers;
+        try
+        {
+            foreach (var header in start.Headers)
+            {
+                // A conforming origin never sends hop-by-hop fields; one that does is not trusted with them.
+                if (HopByHopHeaders.IsHopByHop(header.Name, default))
+                {
+                    continue;
+                }
+
+                // Kestrel fills in Date itself; the upstream's replaces it rather than joining it.
+                if (header.Name.Equals(HeaderNames.Date, StringComparison.OrdinalIgnoreCase))
+                {
+                    headers.Date = header.Value;
+                }
+                else
+                {
+                    headers.Append(header.Name, header.Value);
+                }
+            }
+
+            return true;
+        }
+        catch (InvalidOperationException ex)
+        {
+            // What Kestrel still refuses (e.g. a Content-Length that is no number). Nothing has been sent yet.
+            response.Clear();
+            await AnswerInvalidAsync(context, ex.Message);
+            return false;
+        }
     }
 
     /// <summary>

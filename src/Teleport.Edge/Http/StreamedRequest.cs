@@ -38,7 +38,7 @@ internal static class StreamedRequest
     }
 
     /// <summary>Why the pumping of a body stopped.</summary>
-    private enum PumpEnd
+    internal enum PumpEnd
     {
         Sent,
         TooLarge,
@@ -65,7 +65,7 @@ internal static class StreamedRequest
         await connection.SendAsync(exchange, new EdgeItem { ExchangeId = exchange.Id, RequestStart = start }, size, aborted);
         using var stop = CancellationTokenSource.CreateLinkedTokenSource(aborted);
         var maxBody = connection.MaxStreamedRequestBodySize;
-        var pumping = PumpAsync(context.Request, connection, exchange, maxBody, stop.Token);
+        var pumping = PumpAsync(context.Request.Body, connection, exchange, maxBody, stop.Token);
         using (aborted.Register(static s => ((EdgeRequestHandler.AbandonState)s!).Abandon(), new EdgeRequestHandler.AbandonState(connection, exchange)))
         {
             if (await Task.WhenAny(exchange.Answer, pumping) == pumping)
@@ -109,7 +109,11 @@ internal static class StreamedRequest
         }
     }
 
-    private static async Task<PumpEnd> PumpAsync(HttpRequest request, TunnelConnection connection, PendingExchange exchange, long maxBody, CancellationToken cancellationToken)
+    /// <summary>
+    /// Sends what <paramref name="source"/> yields as request_body chunks, each waiting for the origin's window, and a
+    /// last chunk when it ends: a request body, or the client's side of an upgraded connection.
+    /// </summary>
+    internal static async Task<PumpEnd> PumpAsync(Stream source, TunnelConnection connection, PendingExchange exchange, long maxBody, CancellationToken cancellationToken)
     {
         var window = exchange.UploadWindow!;
         long total = 0;
@@ -120,7 +124,7 @@ internal static class StreamedRequest
             int read;
             try
             {
-                read = await request.Body.ReadAsync(buffer.AsMemory(0, size), cancellationToken);
+                read = await source.ReadAsync(buffer.AsMemory(0, size), cancellationToken);
             }
             catch
             {

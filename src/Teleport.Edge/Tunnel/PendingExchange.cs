@@ -31,6 +31,12 @@ internal sealed class PendingExchange(ulong id, long deadline, RequestBody? body
         Volatile.Write(ref _deadline, long.MaxValue);
     }
 
+    /// <summary>
+    /// The client's side of an upgraded connection will follow the start in chunks, under the origin's
+    /// <paramref name="window"/>; unlike an upload's, the deadline stays: it bounds the wait for the 101.
+    /// </summary>
+    public void BeginUpgrade(int window) => UploadWindow = new SendWindow(window);
+
     /// <summary>The streamed request body has gone out: the request timeout runs from now.</summary>
     public void UploadEnded(long deadline)
     {

@@ -49,6 +49,7 @@ internal sealed class TunnelConnection : IAsyncDisposable
         _logger = logger;
         Hello = hello;
         StreamsBodies = hello.Capabilities.Contains(Protocol.TunnelProtocol.StreamingCapability);
+        CarriesUpgrades = StreamsBodies && hello.Capabilities.Contains(Protocol.TunnelProtocol.UpgradeCapability);
         BodyWindow = options.BodyWindow;
         UploadWindow = hello.ExchangeWindow == 0 ? Protocol.TunnelProtocol.DefaultExchangeWindow : (int)Math.Min(hello.ExchangeWindow, int.MaxValue);
         var limits = new BatchLimits(options.MaxBatchItems, options.MaxBatchBytes, options.MaxBatchDelay).FitTo(hello.MaxMessageBytes);
@@ -91,6 +92,9 @@ internal sealed class TunnelConnection : IAsyncDisposable
 
     /// <summary>Whether the origin takes streamed request bodies and may stream responses ("streaming" capability).</summary>
     public bool StreamsBodies { get; }
+
+    /// <summary>Whether the origin takes WebSocket upgrades: "upgrade" and "streaming" (an upgraded connection is two streamed bodies).</summary>
+    public bool CarriesUpgrades { get; }
 
     /// <summary>The window this edge gives each streamed response body (--body-window).</summary>
     public int BodyWindow { get; }

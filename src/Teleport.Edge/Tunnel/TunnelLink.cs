@@ -175,7 +175,7 @@ internal sealed class TunnelLink
                     Agent = TunnelProtocol.Agent("teleport-edge"),
                     // What the edge will send if the origin lists the capability (otherwise it falls back or fails).
                     StreamCompression = _options.Compression is TunnelCompression.Auto or TunnelCompression.Brotli ? StreamCodecs.Brotli : string.Empty,
-                    Capabilities = { StreamCodecs.Capability(StreamCodecs.Brotli), TunnelProtocol.DrainCapability, TunnelProtocol.StreamingCapability },
+                    Capabilities = { StreamCodecs.Capability(StreamCodecs.Brotli), TunnelProtocol.DrainCapability, TunnelProtocol.StreamingCapability, TunnelProtocol.UpgradeCapability },
                     ExchangeWindow = (uint)_options.BodyWindow,
                 },
             }, cancellationToken);

@@ -48,7 +48,8 @@ internal sealed partial class UpstreamCall(UpstreamCalls calls, Activity? activi
         // Neither an answer nor a failure: the exchange was cancelled (the edge gave up, or the timeout).
         var outcome = _error != ErrorCode.Unspecified ? NameOf(_error)
             : _status == 0 ? "cancelled"
-            : _status is >= 200 and < 300 ? "success" : "non_2xx";
+            // A 101 is the answer a WebSocket handshake asks for; the call ends with its connection.
+            : _status is (>= 200 and < 300) or 101 ? "success" : "non_2xx";
         if (activity is not null)
         {
             if (activity.IsAllDataRequested)

@@ -29,6 +29,7 @@ internal sealed class OriginSession
     private readonly OriginActivity _activity;
     private readonly bool _edgeDrains;
     private readonly bool _edgeStreams;
+    private readonly bool _edgeUpgrades;
     private readonly int _edgeWindow;
     private readonly Func<OutgoingItem<OriginItem>, ValueTask> _answer;
     private readonly ConcurrentDictionary<ulong, RunningExchange> _running = new();
@@ -56,6 +57,8 @@ internal sealed class OriginSession
         _activity = activity;
         _edgeDrains = hello.Capabilities.Contains(Protocol.TunnelProtocol.DrainCapability);
         _edgeStreams = hello.Capabilities.Contains(Protocol.TunnelProtocol.StreamingCapability);
+        // An upgraded connection is two streamed bodies: it needs both capabilities.
+        _edgeUpgrades = _edgeStreams && hello.Capabilities.Contains(Protocol.TunnelProtocol.UpgradeCapability);
         _edgeWindow = hello.ExchangeWindow == 0 ? Protocol.TunnelProtocol.DefaultExchangeWindow : (int)Math.Min(hello.ExchangeWindow, int.MaxValue);
         _answer = AnswerAsync;
         _counters = counters;
@@ -291,6 +294,12 @@ internal sealed class OriginSession
             throw new RpcException(new Status(StatusCode.InvalidArgument, "protocol violation: exchange id 0"));
         }
 
+        if (start.Upgrade.Length > 0 && RefuseUpgrade(start) is { } reason)
+        {
+            // Before a slot is taken: nothing was started, and no byte of the connection has been sent yet.
+            return ErrorItem.Create(id, ErrorCode.BadRequest, reason);
+        }
+
         if (_draining)
         {
             _metrics.Rejected(overloaded: false);
@@ -313,7 +322,13 @@ internal sealed class OriginSession
 
         var timeout = start.TimeoutMs > 0 && start.TimeoutMs < _timeout.TotalMilliseconds ? TimeSpan.FromMilliseconds(start.TimeoutMs) : _timeout;
         var cancellation = new RunningExchange(_answer, _edgeWindow, _maxStreamedBody);
-        if (start.BodyFollows)
+        if (start.Upgrade.Length > 0)
+        {
+            // The client's side of an upgraded connection: no body limit (a WebSocket lasts as long as it lasts), and
+            // its end does not restart the timeout, which bounds only the wait for the 101 (RunExchangeAsync).
+            cancellation.Upload = new StreamedRequestBody(id, start.Body.Span, _bodyWindow, long.MaxValue, _answer, static () => { });
+        }
+        else if (start.BodyFollows)
         {
             // The timeout runs from the body's end: a big upload may take longer than the answer may.
             cancellation.Upload = new StreamedRequestBody(id, start.Body.Span, _bodyWindow, _maxRequestBody, _answer,
@@ -337,10 +352,11 @@ internal sealed class OriginSession
         _metrics.ExchangeStarted();
         try
         {
-            if (cancellation.Upload is null)
+            if (cancellation.Upload is null || start.Upgrade.Length > 0)
             {
                 cancellation.StartTimeout(timeout);
             }
+
             OutgoingItem<OriginItem> answer;
             try
             {
@@ -389,6 +405,22 @@ internal sealed class OriginSession
         }
     }
 
+    /// <summary>Why an upgrade request cannot run here ([C-UPGRADE-1]); null when it can.</summary>
+    private string? RefuseUpgrade(RequestStart start)
+    {
+        if (!_edgeUpgrades)
+        {
+            return "upgrade sent by an edge that did not list the \"upgrade\" and \"streaming\" capabilities";
+        }
+
+        if (!start.Upgrade.Equals(Protocol.TunnelProtocol.WebSocketUpgrade, StringComparison.Ordinal))
+        {
+            return $"upgrade '{(start.Upgrade.Length > 32 ? start.Upgrade[..32] + "..." : start.Upgrade)}' is not carried (only \"websocket\")";
+        }
+
+        return start.BodyFollows ? null : "upgrade without body_follows: the client's side of the connection has nowhere to go";
+    }
+
     /// <summary>Queues an answer, waiting while the queue is full; dropped only once the stream has ended.</summary>
     private async ValueTask AnswerAsync(OutgoingItem<OriginItem> answer)
     {
@@ -419,7 +451,8 @@ internal sealed class OriginSession
         };
         if (status != 0)
         {
-            return status is >= 200 and < 300 ? UpstreamOutcome.Success : UpstreamOutcome.Non2xx;
+            // A 101 ends with its upgraded connection: it is the answer the handshake asked for.
+            return status is (>= 200 and < 300) or 101 ? UpstreamOutcome.Success : UpstreamOutcome.Non2xx;
         }
 
         return answer.Error.Code switch

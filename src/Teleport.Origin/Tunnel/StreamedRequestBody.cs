@@ -90,6 +90,14 @@ internal sealed class StreamedRequestBody : Stream
         }
     }
 
+    /// <summary>Waits until bytes or the body's end can be read, taking none: a reader that is idle need hold no buffer.</summary>
+    public async ValueTask WaitToReadAsync(CancellationToken cancellationToken)
+    {
+        var result = await _pipe.Reader.ReadAsync(cancellationToken);
+        // Nothing consumed or examined: the next read returns the same bytes at once.
+        _pipe.Reader.AdvanceTo(result.Buffer.Start);
+    }
+
     public override bool CanRead => true;
 
     public override bool CanSeek => false;

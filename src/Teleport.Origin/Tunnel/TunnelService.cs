@@ -91,7 +91,7 @@ internal sealed class TunnelService : global::Teleport.Protocol.V1.Tunnel.Tunnel
                 ProtocolVersion = TunnelProtocol.Version,
                 MaxMessageBytes = (uint)ReceiveLimit,
                 StreamCompression = StreamCodecs.NameOf(sending),
-                Capabilities = { StreamCodecs.Capability(StreamCodecs.Brotli), TunnelProtocol.HeartbeatCapability, TunnelProtocol.StreamingCapability },
+                Capabilities = { StreamCodecs.Capability(StreamCodecs.Brotli), TunnelProtocol.HeartbeatCapability, TunnelProtocol.StreamingCapability, TunnelProtocol.UpgradeCapability },
                 MaxRequestBodyBytes = (ulong)_options.MaxRequestBodySize,
                 MaxConcurrentExchanges = (uint)_options.MaxConcurrentExchanges,
                 ExchangeWindow = (uint)_options.BodyWindow,

@@ -77,6 +77,11 @@ internal sealed class UpstreamForwarder
     private async Task<OutgoingItem<OriginItem>> ForwardToAsync(ulong id, RequestStart start, UpstreamState upstream, bool mayRetry, int maxResponseBody, IResponseBodySink? sink, Stream? streamedBody, CancellationToken cancellationToken)
     {
         var address = upstream.Address;
+        if (start.Upgrade.Length > 0 && address.Version == System.Net.HttpVersion.Version20 && address.VersionPolicy == HttpVersionPolicy.RequestVersionExact)
+        {
+            return ErrorItem.Create(id, ErrorCode.UpstreamResponse, $"upstream {address.Authority} speaks HTTP/2 only (h2c): a WebSocket upgrade needs HTTP/1.1");
+        }
+
         HttpRequestMessage request;
         try
         {
@@ -124,7 +129,7 @@ internal sealed class UpstreamForwarder
                     using (response)
                     {
                         _health.Answered(upstream, failed: (int)response.StatusCode >= 500);
-                        return UpstreamCall.Ended(call, (int)response.StatusCode, await PackResponseAsync(id, start, response, address, maxResponseBody, sink, cancellationToken));
+                        return UpstreamCall.Ended(call, (int)response.StatusCode, await PackResponseAsync(id, start, response, address, maxResponseBody, sink, streamedBody, cancellationToken));
                     }
                 }
 
@@ -155,7 +160,16 @@ internal sealed class UpstreamForwarder
             VersionPolicy = upstream.VersionPolicy,
         };
 
-        if (streamedBody is not null)
+        if (start.Upgrade.Length > 0)
+        {
+            // Only HTTP/1.1 switches protocols with Upgrade (ALPN must not settle on HTTP/2). The client's bytes are no
+            // request body: they go to the connection once the upstream has answered 101 (UpgradeRelay).
+            request.Version = System.Net.HttpVersion.Version11;
+            request.VersionPolicy = HttpVersionPolicy.RequestVersionExact;
+            request.Headers.Connection.Add("Upgrade");
+            request.Headers.Upgrade.Add(new ProductHeaderValue(start.Upgrade));
+        }
+        else if (streamedBody is not null)
         {
             // Length unknown: chunked (HTTP/1.1) or DATA frames (HTTP/2), read as the chunks arrive.
             request.Content = new StreamContent(streamedBody, Protocol.TunnelProtocol.BodyChunkBytes);
@@ -209,7 +223,8 @@ internal sealed class UpstreamForwarder
         return request;
     }
 
-    private async Task<OutgoingItem<OriginItem>> PackResponseAsync(ulong id, RequestStart start, HttpResponseMessage response, UpstreamAddress upstream, int maxResponseBody, IResponseBodySink? sink, CancellationToken cancellationToken)
+    private async Task<OutgoingItem<OriginItem>> PackResponseAsync(ulong id, RequestStart start, HttpResponseMessage response, UpstreamAddress upstream, int maxResponseBody,
+        IResponseBodySink? sink, Stream? streamedBody, CancellationToken cancellationToken)
     {
         var head = new ResponseStart { Status = (uint)response.StatusCode };
         var connection = response.Headers.NonValidated.TryGetValues("Connection", out var named) ? new StringValues([.. named]) : default;
@@ -217,6 +232,20 @@ internal sealed class UpstreamForwarder
         size += CopyHeaders(response.Content.Headers, head.Headers, connection);
 
         var status = (int)response.StatusCode;
+        // OriginSession starts an upgrade only for an edge that streams, with the client's side as a streamed body.
+        if (status == 101 && start.Upgrade.Length > 0 && sink is not null && streamedBody is Tunnel.StreamedRequestBody clientSide)
+        {
+            try
+            {
+                return await UpgradeRelay.RunAsync(id, head, size, response, clientSide, sink, cancellationToken);
+            }
+            catch (Exception ex) when (ex is HttpRequestException or IOException)
+            {
+                OriginLog.UpstreamFailed(_logger, upstream.Authority, ErrorCode.UpstreamResponse, $"upgraded connection broken off: {ex.Message.TrimEnd('.')}");
+                return ErrorItem.Create(id, ErrorCode.UpstreamResponse, $"upstream {upstream.Authority} broke off the upgraded connection: {ex.Message.TrimEnd('.')}");
+            }
+        }
+
         var noBody = start.Method == "HEAD" || status is 204 or 304 || status < 200;
         var body = default(PooledBody);
         if (!noBody)

@@ -297,6 +297,11 @@ internal sealed class ScriptedOrigin : IAsyncDisposable
                         origin.Violations.Enqueue($"[C-STREAM-1] the edge streamed the body of {path} to an origin that did not list streaming");
                     }
 
+                    if (item.RequestStart.Upgrade.Length > 0)
+                    {
+                        origin.Violations.Enqueue($"[C-UPGRADE-1] the edge sent an upgrade ({item.RequestStart.Upgrade}) for {path} to an origin that did not list upgrade");
+                    }
+
                     if (Drained)
                     {
                         origin.Violations.Enqueue($"[C-DRAIN-2] the edge started {path} on a stream after reading its drain");

@@ -16,7 +16,7 @@ namespace Teleport.Conformance.Infrastructure;
 /// The upstream behind the origin in every scenario: a real Kestrel HTTP/1.1 server on 127.0.0.1 that
 /// records what reached it and answers by query: "?delay=MS" waits first, "?status=N" sets the status,
 /// "?size=N" answers N bytes instead of echoing the request body, "?hold=1" waits until the request is
-/// aborted (and records that in <see cref="Aborted"/>).
+/// aborted (and records that in <see cref="Aborted"/>). A WebSocket handshake is accepted and echoed (<see cref="SocketsEnded"/>).
 /// </summary>
 internal sealed class TestUpstream : IAsyncDisposable
 {
@@ -36,6 +36,9 @@ internal sealed class TestUpstream : IAsyncDisposable
     /// <summary>Requests by their raw target, in arrival order.</summary>
     public ConcurrentQueue<UpstreamRequest> Requests { get; } = new();
 
+    /// <summary>Raw targets of WebSocket handshakes whose socket has ended (closed or broken).</summary>
+    public ConcurrentDictionary<string, TaskCompletionSource> SocketsEnded { get; } = new();
+
     /// <summary>Raw targets of "?hold=1" requests whose client (the origin) gave up on them.</summary>
     public ConcurrentDictionary<string, TaskCompletionSource> Aborted { get; } = new();
 
@@ -50,6 +53,7 @@ internal sealed class TestUpstream : IAsyncDisposable
         });
         var app = builder.Build();
         var upstream = new TestUpstream(app);
+        app.UseWebSockets();
         app.Run(upstream.HandleAsync);
         await app.StartAsync().DefaultTimeout();
         return upstream;
@@ -69,6 +73,9 @@ internal sealed class TestUpstream : IAsyncDisposable
             await Task.Delay(10);
         }
     }
+
+    /// <summary>Completes when the WebSocket opened with this raw target has ended.</summary>
+    public Task SocketEndedAsync(string rawTarget) => SocketsEnded.GetOrAdd(rawTarget, _ => NewSignal()).Task;
 
     /// <summary>Completes when the held request with this raw target is aborted by the origin.</summary>
     public Task AbortedAsync(string rawTarget) => Aborted.GetOrAdd(rawTarget, _ => NewSignal()).Task;
@@ -91,10 +98,49 @@ internal sealed class TestUpstream : IAsyncDisposable
         return bytes;
     }
 
+    /// <summary>A WebSocket handshake: accepted, and every frame sent back as received until the socket ends.</summary>
+    private async Task EchoSocketAsync(HttpContext context)
+    {
+        var rawTarget = context.Features.Get<IHttpRequestFeature>()!.RawTarget;
+        Requests.Enqueue(new UpstreamRequest(context.Request.Method, rawTarget,
+            [.. context.Request.Headers.SelectMany(h => h.Value.Select(v => new KeyValuePair<string, string>(h.Key, v ?? "")))], []));
+        var ended = SocketsEnded.GetOrAdd(rawTarget, _ => NewSignal());
+        try
+        {
+            using var socket = await context.WebSockets.AcceptWebSocketAsync();
+            var buffer = new byte[16 * 1024];
+            while (true)
+            {
+                var result = await socket.ReceiveAsync(buffer, context.RequestAborted);
+                if (result.MessageType == System.Net.WebSockets.WebSocketMessageType.Close)
+                {
+                    await socket.CloseAsync(result.CloseStatus ?? System.Net.WebSockets.WebSocketCloseStatus.Empty, result.CloseStatusDescription, context.RequestAborted);
+                    return;
+                }
+
+                await socket.SendAsync(buffer.AsMemory(0, result.Count), result.MessageType, result.EndOfMessage, context.RequestAborted);
+            }
+        }
+        catch (Exception ex) when (ex is System.Net.WebSockets.WebSocketException or OperationCanceledException or IOException)
+        {
+            // Broken off by the origin: what the tests wait for.
+        }
+        finally
+        {
+            ended.TrySetResult();
+        }
+    }
+
     private static TaskCompletionSource NewSignal() => new(TaskCreationOptions.RunContinuationsAsynchronously);
 
     private async Task HandleAsync(HttpContext context)
     {
+        if (context.WebSockets.IsWebSocketRequest)
+        {
+            await EchoSocketAsync(context);
+            return;
+        }
+
         var request = context.Request;
         using var received = new MemoryStream();
         await request.Body.CopyToAsync(received, context.RequestAborted);
