@@ -49,7 +49,7 @@ internal sealed class UpgradeRelay
         try
         {
             await relay.CopyToEdgeAsync(id, sink, cancellationToken);
-            return new OutgoingItem<OriginItem>(new OriginItem { ExchangeId = id, ResponseBody = new BodyChunk { End = true } }, 16);
+            return new OutgoingItem<OriginItem>(new OriginItem { ExchangeId = id, ResponseBody = new BodyChunk { End = true } }, 16) { IsBulk = true };
         }
         finally
         {
@@ -139,7 +139,7 @@ internal sealed class UpgradeRelay
 
             // The writer returns the buffer once the chunk is sent.
             var chunk = new OriginItem { ExchangeId = id, ResponseBody = new BodyChunk { Data = UnsafeByteOperations.UnsafeWrap(buffer.AsMemory(0, read)) } };
-            await sink.SendAsync(new OutgoingItem<OriginItem>(chunk, read + 24, buffer), read);
+            await sink.SendAsync(new OutgoingItem<OriginItem>(chunk, read + 24, buffer) { IsBulk = true }, read);
         }
     }
 
