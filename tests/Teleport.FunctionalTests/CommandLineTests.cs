@@ -6,7 +6,7 @@ namespace Teleport.FunctionalTests;
 public sealed class CommandLineTests
 {
     [Theory]
-    [InlineData("teleport-edge", new[] { "--listen", "--origin", "--compression", "--request-timeout", "--tunnel-wait", "--max-request-body-size", "--forwarded-headers", "TELEPORT_ORIGIN", "--listen-cert", "--listen-key", "--listen-unix-mode", "https://0.0.0.0:8443", "unix:/run/teleport/edge.sock" })]
+    [InlineData("teleport-edge", new[] { "--listen", "--origin", "--compression", "--request-timeout", "--route-timeout", "--tunnel-wait", "--max-request-body-size", "--forwarded-headers", "TELEPORT_ORIGIN", "--listen-cert", "--listen-key", "--listen-unix-mode", "https://0.0.0.0:8443", "unix:/run/teleport/edge.sock" })]
     [InlineData("teleport-origin", new[] { "--listen", "--upstream", "--compression", "--request-timeout", "--max-concurrent", "--host-header", "TELEPORT_UPSTREAM", "--upstream-ca", "--upstream-sni", "--upstream-insecure", "h2c://grpc:5000", "h2c+unix:/path/to.sock" })]
     public async Task Help_ListsEveryOptionAndExitsZero(string service, string[] expected)
     {
@@ -56,5 +56,17 @@ public sealed class CommandLineTests
         Assert.Contains("--listen 'nowhere'", stderr);
         Assert.Contains("--origin 'ftp://x'", stderr);
         Assert.Contains("--max-pending must be positive", stderr);
+    }
+
+    [Fact]
+    public async Task BadRouteTimeouts_ExitTwoNamingEachEntry()
+    {
+        var (exitCode, _, stderr) = await ServiceProcess.RunAsync("teleport-edge", "--listen", "127.0.0.1:0",
+            "--route-timeout", "reports=5m", "--route-timeout", "/a=soon", "--route-timeout", "/b=1s", "--route-timeout", "/b=2s");
+
+        Assert.Equal(2, exitCode);
+        Assert.Contains("--route-timeout 'reports=5m' is not PREFIX=DURATION", stderr);
+        Assert.Contains("--route-timeout '/a=soon' is not PREFIX=DURATION", stderr);
+        Assert.Contains("--route-timeout gives the prefix /b twice", stderr);
     }
 }

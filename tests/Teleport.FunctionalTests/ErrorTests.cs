@@ -43,6 +43,32 @@ public sealed class ErrorTests(ITestOutputHelper output)
     }
 
     [Fact]
+    public async Task RouteTimeouts_LongestPrefixWins_LongerAndShorterThanTheDefault_HeaderOnlyShortens()
+    {
+        await using var up = await TestServer.StartUpstreamAsync(output, app => app.Run(async c =>
+        {
+            await Task.Delay(int.Parse(c.Request.Query["ms"]!), c.RequestAborted);
+            await c.Response.WriteAsync("done");
+        }));
+        await using var origin = await TestServer.StartOriginAsync(output, up.Address, "--request-timeout", "10s");
+        await using var edge = await TestServer.StartEdgeAsync(output, origin.Address, "--request-timeout", "600ms",
+            "--route-timeout", "/reports=3s", "--route-timeout", "/reports/quick=200ms", "--route-timeout", "/api/=1s");
+        using var client = edge.CreateClient();
+
+        // Longer than the default: a 1.5 s answer under /reports comes through.
+        Assert.Equal("done", await client.GetStringAsync("/reports/2026?ms=1500").DefaultTimeout());
+        await AssertErrorAsync(await client.GetAsync("/reports/quick/x?ms=1500").DefaultTimeout(), HttpStatusCode.GatewayTimeout, "upstream-timeout", "within 0.2 s");
+        // "/reports" is a path segment: /reportsX has the default.
+        await AssertErrorAsync(await client.GetAsync("/reportsX?ms=1500").DefaultTimeout(), HttpStatusCode.GatewayTimeout, "upstream-timeout", "within 0.6 s");
+        await AssertErrorAsync(await client.GetAsync("/api/a?ms=1500").DefaultTimeout(), HttpStatusCode.GatewayTimeout, "upstream-timeout", "within 1 s");
+        // The client may still ask for less than its route's timeout, never for more.
+        using var shorter = new HttpRequestMessage(HttpMethod.Get, "/reports/x?ms=1500") { Headers = { { "X-Teleport-Timeout", "300ms" } } };
+        await AssertErrorAsync(await client.SendAsync(shorter).DefaultTimeout(), HttpStatusCode.GatewayTimeout, "upstream-timeout", "within 0.3 s");
+        using var longer = new HttpRequestMessage(HttpMethod.Get, "/reports/quick?ms=1500") { Headers = { { "X-Teleport-Timeout", "1h" } } };
+        await AssertErrorAsync(await client.SendAsync(longer).DefaultTimeout(), HttpStatusCode.GatewayTimeout, "upstream-timeout", "within 0.2 s");
+    }
+
+    [Fact]
     public async Task UpstreamDown_Answers502UpstreamConnect()
     {
         await using var origin = await TestServer.StartOriginAsync(output, new Uri($"http://127.0.0.1:{FreePort.Refusing()}"));

@@ -101,6 +101,9 @@ internal sealed class EdgeOptions
     /// <summary>How long the response head may take (from the end of a streamed request body) before the client gets 504. Default 30 s.</summary>
     public TimeSpan RequestTimeout { get; set; } = TimeSpan.FromSeconds(30);
 
+    /// <summary>PREFIX=DURATION entries: the request timeout of the paths under PREFIX, in place of <see cref="RequestTimeout"/>.</summary>
+    public List<string> RouteTimeout { get; set; } = [];
+
     /// <summary>How long a request waits for a tunnel to the origin before the client gets 503. Default 5 s.</summary>
     public TimeSpan TunnelWait { get; set; } = TimeSpan.FromSeconds(5);
 

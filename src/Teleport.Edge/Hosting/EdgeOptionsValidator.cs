@@ -66,6 +66,11 @@ internal sealed class EdgeOptionsValidator : IValidateOptions<EdgeOptions>
             (errors ??= []).Add("--request-timeout must be positive.");
         }
 
+        if (!Http.RouteTimeouts.TryParse(o.RouteTimeout, out _, out var routeErrors))
+        {
+            (errors ??= []).AddRange(routeErrors);
+        }
+
         // Task.WaitAsync takes at most int.MaxValue ms (24.8 days).
         if (o.TunnelWait < TimeSpan.Zero || o.TunnelWait.TotalMilliseconds > int.MaxValue)
         {

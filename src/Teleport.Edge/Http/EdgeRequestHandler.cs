@@ -35,6 +35,7 @@ internal sealed class EdgeRequestHandler
     private readonly long _tunnelWaitMs;
     private readonly bool _retryIdempotent;
     private readonly uint _timeoutMs;
+    private readonly RouteTimeouts _routeTimeouts;
     private readonly int _maxPending;
     private readonly string _noTunnelMessage;
     private int _pending;
@@ -52,6 +53,8 @@ internal sealed class EdgeRequestHandler
         _tunnelWaitMs = (long)o.TunnelWait.TotalMilliseconds;
         _retryIdempotent = o.RetryIdempotent;
         _timeoutMs = (uint)o.RequestTimeout.TotalMilliseconds;
+        // Validated at start-up.
+        RouteTimeouts.TryParse(o.RouteTimeout, out _routeTimeouts, out _);
         _maxPending = o.MaxPendingExchanges;
         _noTunnelMessage = $"no tunnel to {(o.OriginOrDefault().Count == 1 ? "the origin " + o.OriginOrDefault()[0] : "any of the origins " + string.Join(", ", o.OriginOrDefault()))} (waited {o.TunnelWait.TotalSeconds:0.###} s)";
     }
@@ -121,10 +124,10 @@ internal sealed class EdgeRequestHandler
         }
 
         var request = context.Request;
-        var timeoutMs = _timeoutMs;
+        var timeoutMs = _routeTimeouts.For(request.Path.Value, _timeoutMs);
         if (request.Headers.TryGetValue(RequestHeaders.Timeout, out var asked))
         {
-            // A client may ask for less time than --request-timeout, never for more.
+            // A client may ask for less time than its route's timeout (--route-timeout, else --request-timeout), never for more.
             if (!ValueSyntax.TryParseDuration(asked.ToString(), out var span) || span < TimeSpan.FromMilliseconds(1))
             {
                 await ErrorResponses.WriteAsync(context, StatusCodes.Status400BadRequest, "bad-request",
