@@ -21,6 +21,16 @@ internal sealed class BackgroundProcess : IAsyncDisposable
 
     public bool HasExited => _process.HasExited;
 
+    /// <summary>The program's resident memory now.</summary>
+    public long WorkingSet
+    {
+        get
+        {
+            _process.Refresh();
+            return _process.WorkingSet64;
+        }
+    }
+
     /// <summary>What the program printed so far, stdout and stderr interleaved.</summary>
     public string Output => string.Join('\n', _lines);
 
