@@ -193,6 +193,55 @@ public sealed class OperationsTests(ITestOutputHelper output)
     }
 
     [Fact]
+    public async Task Metrics_CancelledExchanges_CountedByReason_ClientAbortedAndTunnelLost()
+    {
+        var aborted = 0;
+        await using var up = await TestServer.StartUpstreamAsync(output, app => app.Run(async c =>
+        {
+            try
+            {
+                await Task.Delay(Timeout.Infinite, c.RequestAborted);
+            }
+            finally
+            {
+                Interlocked.Increment(ref aborted);
+            }
+        }));
+        await using var origin = await TestServer.StartOriginAsync(output, up.Address, Admin);
+        // The tunnel crosses a relay, so that it can be cut under a running exchange.
+        var relay = new TcpRelay(new IPEndPoint(IPAddress.Loopback, origin.Address.Port));
+        await using var edge = await TestServer.StartEdgeAsync(output, relay.Address, Admin);
+        using var client = edge.CreateClient();
+
+        // A client that gives up: the edge sends a cancel with its reason.
+        using (var leaving = new CancellationTokenSource())
+        {
+            var request = client.GetAsync("/leaves", leaving.Token);
+            await ScrapeUntilAsync(origin, m => Sum(m, "teleport_origin_exchanges_in_flight") == 1);
+            await leaving.CancelAsync();
+            await Assert.ThrowsAnyAsync<OperationCanceledException>(() => request);
+        }
+
+        var metrics = await ScrapeUntilAsync(origin, m => Sum(m, "teleport_origin_exchanges_cancelled_total") == 1);
+        Assert.Equal(1, Sum(metrics, "teleport_origin_exchanges_cancelled_total", "reason=\"client_aborted\""));
+
+        // The tunnel's connection goes away with an exchange running: the stream ends under it.
+        var held = client.GetAsync("/held");
+        await ScrapeUntilAsync(origin, m => Sum(m, "teleport_origin_exchanges_in_flight") == 1);
+        await relay.DisposeAsync();
+        using (var lost = await held.DefaultTimeout())
+        {
+            Assert.Equal(HttpStatusCode.BadGateway, lost.StatusCode);
+        }
+
+        var after = await ScrapeUntilAsync(origin, m => Sum(m, "teleport_origin_exchanges_cancelled_total") == 2);
+        Assert.Equal(1, Sum(after, "teleport_origin_exchanges_cancelled_total", "reason=\"tunnel_lost\""));
+        Assert.Equal(2, Sum(after, "teleport_origin_upstream_requests_total", "outcome=\"cancelled\""));
+        Assert.Equal(2, Volatile.Read(ref aborted));
+        Assert.Contains(origin.Logs, l => l.Contains("(ClientAborted); its upstream request was aborted", StringComparison.Ordinal));
+    }
+
+    [Fact]
     public async Task AdminEndpoints_AreServedOnTheAdminListenerOnly()
     {
         await using var up = await TestServer.StartUpstreamAsync(output, app => app.Run(c => c.Response.WriteAsync("upstream:" + c.Request.Path)));

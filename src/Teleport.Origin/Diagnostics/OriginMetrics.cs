@@ -54,11 +54,22 @@ internal sealed class OriginMetrics : IReadiness
         new("outcome", "internal"),
     ];
 
+    // Indexed by CancelCause.
+    private static readonly KeyValuePair<string, object?>[] CauseTags =
+    [
+        new("reason", "other"),
+        new("reason", "client_aborted"),
+        new("reason", "deadline"),
+        new("reason", "shutting_down"),
+        new("reason", "tunnel_lost"),
+    ];
+
     private static readonly KeyValuePair<string, object?> Overloaded = new("reason", "overloaded");
     private static readonly KeyValuePair<string, object?> ShuttingDown = new("reason", "shutting_down");
 
     private readonly Counter<long>? _upstreamRequests;
     private readonly Counter<long>? _rejections;
+    private readonly Counter<long>? _cancellations;
     private readonly TunnelCounters _counters;
     private readonly IHostApplicationLifetime _lifetime;
     private readonly UpstreamHealth _health;
@@ -78,6 +89,7 @@ internal sealed class OriginMetrics : IReadiness
 
         var meter = meterFactory.Create(MeterName);
         _upstreamRequests = meter.CreateCounter<long>("teleport.origin.upstream.requests", description: "Exchanges sent upstream, by outcome.");
+        _cancellations = meter.CreateCounter<long>("teleport.origin.exchanges.cancelled", description: "Exchanges given up before their answer (their upstream requests aborted), by reason: client_aborted, deadline (the edge's), shutting_down (edge or origin), tunnel_lost (the stream ended), other.");
         _rejections = meter.CreateCounter<long>("teleport.origin.rejections", description: "Exchanges refused without going upstream, by reason (overloaded: over --max-concurrent; shutting_down: draining).");
         meter.CreateObservableUpDownCounter("teleport.origin.exchanges.in_flight", () => Interlocked.Read(ref _inFlight), description: "Exchanges running upstream now.");
         meter.CreateObservableUpDownCounter("teleport.origin.tunnel.streams.up", () => counters.StreamsOpen, description: "Tunnel streams from edges that are open now.");
@@ -133,6 +145,8 @@ internal sealed class OriginMetrics : IReadiness
             _upstreamRequests.Add(1, OutcomeTags[(int)outcome]);
         }
     }
+
+    public void Cancelled(Tunnel.CancelCause cause) => _cancellations?.Add(1, CauseTags[(int)cause]);
 
     public void Rejected(bool overloaded) => _rejections?.Add(1, overloaded ? Overloaded : ShuttingDown);
 }

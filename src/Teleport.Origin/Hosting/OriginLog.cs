@@ -17,6 +17,10 @@ internal static partial class OriginLog
         Message = "Upstream {Upstream} failed ({Code}): {Reason}.")]
     public static partial void UpstreamFailed(ILogger logger, string upstream, ErrorCode code, string reason);
 
+    [LoggerMessage(EventId = 10, EventName = "ExchangeCancelled", Level = LogLevel.Debug,
+        Message = "Exchange {ExchangeId} ({Method}) was given up before its answer ({Cause}); its upstream request was aborted.")]
+    public static partial void ExchangeCancelled(ILogger logger, ulong exchangeId, string method, Tunnel.CancelCause cause);
+
     [LoggerMessage(EventId = 4, EventName = "UpstreamTimedOut", Level = LogLevel.Warning,
         Message = "A {Method} request got no complete upstream answer within {Seconds} s; answered 504.")]
     public static partial void UpstreamTimedOut(ILogger logger, string method, double seconds);

@@ -115,9 +115,10 @@ internal sealed class OriginSession
         finally
         {
             _ended = true;
+            var cause = stopping.IsCancellationRequested ? CancelCause.ShuttingDown : CancelCause.TunnelLost;
             foreach (var exchange in _running.Values)
             {
-                exchange.Abandon();
+                exchange.Abandon(cause);
             }
 
             _writer.Complete();
@@ -240,7 +241,13 @@ internal sealed class OriginSession
                     case EdgeItem.KindOneofCase.Cancel:
                         if (_running.TryGetValue(item.ExchangeId, out var running))
                         {
-                            running.Abandon();
+                            running.Abandon(item.Cancel.Reason switch
+                            {
+                                CancelReason.ClientAborted => CancelCause.ClientAborted,
+                                CancelReason.Deadline => CancelCause.Deadline,
+                                CancelReason.ShuttingDown => CancelCause.ShuttingDown,
+                                _ => CancelCause.Other,
+                            });
                         }
 
                         break;
@@ -394,6 +401,12 @@ internal sealed class OriginSession
         {
             cancellation.Upload?.Abort();
             _metrics.ExchangeEnded(outcome);
+            if (cancellation.Abandoned)
+            {
+                _metrics.Cancelled(cancellation.Cause);
+                OriginLog.ExchangeCancelled(_logger, id, start.Method, cancellation.Cause);
+            }
+
             _activity.Ended();
             _running.TryRemove(id, out _);
             if (Interlocked.Decrement(ref _active) == 0 && Volatile.Read(ref _edgeEnded) == 1)

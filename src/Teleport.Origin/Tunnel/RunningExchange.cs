@@ -4,6 +4,25 @@ using Teleport.Protocol.V1;
 
 namespace Teleport.Origin.Tunnel;
 
+/// <summary>Why an exchange running at the origin was given up before its answer: the edge's reason, or the stream's end.</summary>
+internal enum CancelCause
+{
+    /// <summary>The edge cancelled without a reason (e.g. the request body broke or grew too large).</summary>
+    Other,
+
+    /// <summary>The edge's client went away.</summary>
+    ClientAborted,
+
+    /// <summary>The edge's deadline for the exchange passed.</summary>
+    Deadline,
+
+    /// <summary>The edge or this origin is shutting down.</summary>
+    ShuttingDown,
+
+    /// <summary>The tunnel stream ended with the exchange still running.</summary>
+    TunnelLost,
+}
+
 /// <summary>
 /// An exchange running at the origin: its cancellation (remembering whether the edge or the stream's end asked
 /// for it) and, when its response is streamed, the window the edge grants for the body.
@@ -16,6 +35,9 @@ internal sealed class RunningExchange(Func<OutgoingItem<OriginItem>, ValueTask> 
 
     public bool Abandoned => _abandoned;
 
+    /// <summary>Why the exchange was abandoned (meaningful once <see cref="Abandoned"/>).</summary>
+    public CancelCause Cause { get; private set; }
+
     public int MaxBodyBytes => maxBodyBytes;
 
     /// <summary>The request body, when it is streamed in chunks after the start; null when it came whole.</summary>
@@ -24,8 +46,9 @@ internal sealed class RunningExchange(Func<OutgoingItem<OriginItem>, ValueTask> 
     /// <summary>The status of the streamed response whose head has gone out; 0 before that.</summary>
     public uint HeadStatus { get; private set; }
 
-    public void Abandon()
+    public void Abandon(CancelCause cause)
     {
+        Cause = cause;
         _abandoned = true;
         try
         {
