@@ -7,6 +7,7 @@ using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Server.Kestrel.Core;
 using Microsoft.Extensions.DependencyInjection;
 using Teleport.FunctionalTests.Infrastructure;
+using Teleport.Protocol.V1;
 
 namespace Teleport.FunctionalTests;
 
@@ -36,5 +37,61 @@ public sealed class GrpcUpstreamTests(ITestOutputHelper output)
         // An error before any message: a trailers-only response, whose status rides in the headers.
         var failure = await Assert.ThrowsAsync<RpcException>(() => client.CheckAsync(new HealthCheckRequest { Service = "unknown" }).ResponseAsync.DefaultTimeout());
         Assert.Equal(StatusCode.NotFound, failure.StatusCode);
+    }
+
+    [Fact]
+    public async Task StreamingCalls_MessagesTravelOneByOne_BothWays()
+    {
+        var health = new HealthServiceImpl();
+        health.SetStatus("teleport", HealthCheckResponse.Types.ServingStatus.Serving);
+        await using var up = await TestServer.StartUpstreamAsync(
+            output,
+            services => services.AddGrpc().Services.AddSingleton(health),
+            app =>
+            {
+                app.MapGrpcService<HealthServiceImpl>();
+                app.MapGrpcService<PingPongService>();
+            },
+            kestrel => kestrel.Listen(IPAddress.Loopback, 0, l => l.Protocols = HttpProtocols.Http2));
+        await using var origin = await TestServer.StartOriginAsync(output, ["--upstream", $"h2c://{up.Authority}"]);
+        await using var edge = await TestServer.StartEdgeAsync(output, origin.Address);
+        using var channel = GrpcChannel.ForAddress(edge.Address);
+
+        // Bidirectional: each message is answered before the next is sent, so the request body cannot be waited
+        // for whole, and each answer must come through while the call goes on.
+        using (var call = new Tunnel.TunnelClient(channel).Open())
+        {
+            for (var i = 0; i < 5; i++)
+            {
+                await call.RequestStream.WriteAsync(new EdgeFrame { Hello = new EdgeHello { Agent = $"ping {i}" } }).DefaultTimeout();
+                Assert.True(await call.ResponseStream.MoveNext().DefaultTimeout());
+                Assert.Equal($"pong {i}", call.ResponseStream.Current.Hello.Agent);
+            }
+
+            await call.RequestStream.CompleteAsync().DefaultTimeout();
+            Assert.False(await call.ResponseStream.MoveNext().DefaultTimeout());
+            Assert.Equal(StatusCode.OK, call.GetStatus().StatusCode);
+        }
+
+        // Server streaming: the current status comes at once, the next one when it changes, while the call stays open.
+        using var watch = new Health.HealthClient(channel).Watch(new HealthCheckRequest { Service = "teleport" });
+        Assert.True(await watch.ResponseStream.MoveNext().DefaultTimeout());
+        Assert.Equal(HealthCheckResponse.Types.ServingStatus.Serving, watch.ResponseStream.Current.Status);
+        health.SetStatus("teleport", HealthCheckResponse.Types.ServingStatus.NotServing);
+        Assert.True(await watch.ResponseStream.MoveNext().DefaultTimeout());
+        Assert.Equal(HealthCheckResponse.Types.ServingStatus.NotServing, watch.ResponseStream.Current.Status);
+    }
+
+    /// <summary>A bidirectional service (the tunnel's own contract, as any proto would do): answers each hello at once.</summary>
+    private sealed class PingPongService : Tunnel.TunnelBase
+    {
+        public override async Task Open(IAsyncStreamReader<EdgeFrame> requestStream, IServerStreamWriter<OriginFrame> responseStream, ServerCallContext context)
+        {
+            while (await requestStream.MoveNext(context.CancellationToken))
+            {
+                var agent = requestStream.Current.Hello.Agent.Replace("ping", "pong", StringComparison.Ordinal);
+                await responseStream.WriteAsync(new OriginFrame { Hello = new OriginHello { Agent = agent } });
+            }
+        }
     }
 }

@@ -150,8 +150,13 @@ internal sealed class EdgeRequestHandler
         PooledBody read;
         try
         {
-            // A short body of unknown length (a small chunked POST) still goes whole, with its length upstream.
-            if (streams && request.ContentLength is null && await StreamedRequest.IsShortAsync(request.BodyReader, aborted))
+            if (streams)
+            {
+                StreamedRequest.AllowIdleGrpcBody(context);
+            }
+
+            // A short body of unknown length (a small chunked HTTP/1.1 POST) still goes whole, with its length upstream.
+            if (streams && request.ContentLength is null && HttpProtocol.IsHttp11(request.Protocol) && await StreamedRequest.IsShortAsync(request.BodyReader, aborted))
             {
                 streams = false;
             }
@@ -162,8 +167,19 @@ internal sealed class EdgeRequestHandler
                 // (its body cannot be read twice).
                 var (streamedStart, streamedSize) = CreateStart(context, ByteString.Empty, 0, hasBody, timeoutMs, activity);
                 streamedStart.BodyFollows = true;
-                var (streamedAnswer, streamed) = await StreamedRequest.SendAsync(context, connection, streamedStart, streamedSize, deadlineMs, aborted);
-                return aborted.IsCancellationRequested ? EdgeOutcome.Aborted : await FinishAsync(context, connection, streamedAnswer, streamed);
+                var (streamedAnswer, streamed, upload) = await StreamedRequest.SendAsync(context, connection, streamedStart, streamedSize, deadlineMs, aborted);
+                try
+                {
+                    return aborted.IsCancellationRequested ? EdgeOutcome.Aborted : await FinishAsync(context, connection, streamedAnswer, streamed);
+                }
+                finally
+                {
+                    // Full duplex: the body went on beside the streamed response, until now.
+                    if (upload is not null)
+                    {
+                        await upload.StopAsync();
+                    }
+                }
             }
 
             read = hasBody ? await PooledBody.ReadAsync(request.Body, request.ContentLength, (int)connection.MaxRequestBodySize, aborted) : default;

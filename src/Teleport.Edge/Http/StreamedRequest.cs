@@ -19,6 +19,8 @@ internal static class StreamedRequest
     /// <summary>
     /// Waits until the body has ended or grown past <see cref="WholeBodyBytes"/>, leaving all of it unread in the
     /// request's pipe; true when it ended short (it may then go whole in the start, with its length upstream).
+    /// Only for HTTP/1.x, where a client sends its whole body before it reads the answer: over HTTP/2 a client may
+    /// wait for answers while its body goes on (a bidirectional gRPC call), so such a body is streamed at once.
     /// </summary>
     public static async ValueTask<bool> IsShortAsync(System.IO.Pipelines.PipeReader body, CancellationToken cancellationToken)
     {
@@ -49,21 +51,22 @@ internal static class StreamedRequest
     /// Steps: (1) register the exchange (no deadline while the body flows: a big upload may take long) and queue
     /// the start; (2) pump the body in chunks, each waiting for window; (3) once it is all out, start the request
     /// timeout; a body over <paramref name="maxBody"/> abandons the exchange with 413, one the client breaks (bad
-    /// framing) with 400; (4) wait for the answer, which may come before the body has ended (then the rest of
-    /// it is not sent).
+    /// framing) with 400; (4) wait for the answer, which may come before the body has ended: a whole answer ends
+    /// the upload (the origin wants no more of it), a streamed one lets it go on beside the response (full duplex,
+    /// as a bidirectional gRPC call needs) until the response ends; that upload is returned, to be stopped then.
     /// </summary>
-    public static async Task<(OriginItem Answer, PendingExchange? Exchange)> SendAsync(HttpContext context, TunnelConnection connection, RequestStart start, int size,
-        long deadlineMs, CancellationToken aborted)
+    public static async Task<(OriginItem Answer, PendingExchange? Exchange, OngoingUpload? Upload)> SendAsync(HttpContext context, TunnelConnection connection,
+        RequestStart start, int size, long deadlineMs, CancellationToken aborted)
     {
         var exchange = connection.TryBegin(long.MaxValue, null);
         if (exchange is null)
         {
-            return (LocalErrors.TunnelLost, null);
+            return (LocalErrors.TunnelLost, null, null);
         }
 
         exchange.BeginUpload(connection.UploadWindow);
         await connection.SendAsync(exchange, new EdgeItem { ExchangeId = exchange.Id, RequestStart = start }, size, aborted);
-        using var stop = CancellationTokenSource.CreateLinkedTokenSource(aborted);
+        var stop = CancellationTokenSource.CreateLinkedTokenSource(aborted);
         var maxBody = connection.MaxStreamedRequestBodySize;
         var pumping = PumpAsync(context.Request.Body, connection, exchange, maxBody, stop.Token);
         using (aborted.Register(static s => ((EdgeRequestHandler.AbandonState)s!).Abandon(), new EdgeRequestHandler.AbandonState(connection, exchange)))
@@ -74,6 +77,11 @@ internal static class StreamedRequest
             }
 
             var answer = await exchange.Answer;
+            if (answer.ResponseStart is { BodyFollows: true } && !pumping.IsCompleted)
+            {
+                return (answer, exchange, new OngoingUpload(pumping, stop, connection, exchange, maxBody));
+            }
+
             await stop.CancelAsync();
             try
             {
@@ -83,8 +91,68 @@ internal static class StreamedRequest
             {
                 // Stopped because the answer came first: the origin wants no more of the body.
             }
+            finally
+            {
+                stop.Dispose();
+            }
 
-            return (answer, exchange);
+            return (answer, exchange, null);
+        }
+    }
+
+    /// <summary>
+    /// Lifts Kestrel's minimum body data rate for a gRPC call over HTTP/2 or later: a streaming call may send nothing for
+    /// minutes while the server streams (ASP.NET Core's gRPC server and YARP lift it too); the limits on pending
+    /// exchanges and streams still bound the slots such calls hold. Only before the body's first read: Kestrel
+    /// decides then whether to time it.
+    /// </summary>
+    public static void AllowIdleGrpcBody(HttpContext context)
+    {
+        if (IsGrpc(context.Request))
+        {
+            context.Features.Get<Microsoft.AspNetCore.Server.Kestrel.Core.Features.IHttpMinRequestBodyDataRateFeature>()?.MinDataRate = null;
+        }
+    }
+
+    /// <summary>HTTP/2 or later with a gRPC content type: a call whose messages may flow both ways at once, at any pace.</summary>
+    private static bool IsGrpc(HttpRequest request)
+        => !HttpProtocol.IsHttp11(request.Protocol) && !HttpProtocol.IsHttp10(request.Protocol)
+            && request.ContentType is { } type && type.StartsWith("application/grpc", StringComparison.OrdinalIgnoreCase);
+
+    /// <summary>A request body still being pumped while its streamed response is written.</summary>
+    internal sealed class OngoingUpload
+    {
+        private readonly CancellationTokenSource _stop;
+        private readonly Task _watching;
+
+        public OngoingUpload(Task<PumpEnd> pumping, CancellationTokenSource stop, TunnelConnection connection, PendingExchange exchange, long maxBody)
+        {
+            _stop = stop;
+            _watching = WatchAsync(pumping, connection, exchange, maxBody);
+        }
+
+        /// <summary>Ends the upload once the response has ended or failed: whatever of the body is still coming is not wanted any more.</summary>
+        public async Task StopAsync()
+        {
+            await _stop.CancelAsync();
+            await _watching;
+            _stop.Dispose();
+        }
+
+        // A body that grows too large ends the exchange at once (the response is cut off), not when the response ends.
+        private static async Task WatchAsync(Task<PumpEnd> pumping, TunnelConnection connection, PendingExchange exchange, long maxBody)
+        {
+            try
+            {
+                if (await pumping == PumpEnd.TooLarge)
+                {
+                    connection.Abandon(exchange, CancelReason.Unspecified, LocalErrors.Error(ErrorCode.RequestTooLarge, $"the request body is larger than {maxBody} bytes"));
+                }
+            }
+            catch (Exception)
+            {
+                // Stopped, or the client's body broke off: either way no more of it goes.
+            }
         }
     }
 

@@ -172,7 +172,7 @@ internal sealed class UpstreamForwarder
         else if (streamedBody is not null)
         {
             // Length unknown: chunked (HTTP/1.1) or DATA frames (HTTP/2), read as the chunks arrive.
-            request.Content = new StreamContent(streamedBody, Protocol.TunnelProtocol.BodyChunkBytes);
+            request.Content = new StreamedRequestContent(streamedBody, Protocol.TunnelProtocol.BodyChunkBytes);
         }
         else if (start.HasBody || start.Body.Length > 0)
         {
