@@ -12,8 +12,6 @@ namespace Teleport.FunctionalTests;
 /// <summary>Streamed response bodies: never buffered whole, flow-controlled per exchange, cut off when broken.</summary>
 public sealed class StreamingTests(ITestOutputHelper output)
 {
-    private const int Downloads = 6;
-
     [Fact]
     public async Task ServerSentEvents_FirstEventReachesTheClientBeforeTheUpstreamFinishes()
     {
@@ -163,73 +161,6 @@ public sealed class StreamingTests(ITestOutputHelper output)
     }
 
     [Fact]
-    public async Task ManyFastBigDownloads_DoNotStarveTheSmallExchanges()
-    {
-        // Text-like blocks: they compress fast, so the tunnel, not the codec, is what the downloads fill.
-        var block = Encoding.ASCII.GetBytes(string.Concat(Enumerable.Range(0, 4096).Select(i => $"row {i,10}\n")));
-        await using var up = await TestServer.StartUpstreamAsync(output, app => app.Run(async c =>
-        {
-            if (c.Request.Path == "/big")
-            {
-                while (!c.RequestAborted.IsCancellationRequested)
-                {
-                    await c.Response.Body.WriteAsync(block, c.RequestAborted);
-                }
-
-                return;
-            }
-
-            await c.Response.WriteAsync("small");
-        }));
-        // What this looks at is the order in which the origin's writer sends; a smaller HTTP/2 window keeps the
-        // bytes already in the transport (which no scheduler can overtake) from dominating what is measured.
-        await using var origin = await TestServer.StartOriginAsync(output, up.Address, "--max-response-body-size", "1500MiB", "--compression", "none");
-        await using var edge = await TestServer.StartEdgeAsync(output, origin.Address, "--max-response-body-size", "1500MiB", "--http2-window", "1MiB");
-        using var client = edge.CreateClient();
-
-        var idle = await SmallRequestLatenciesAsync(client, 100);
-        using var stop = new CancellationTokenSource();
-        var downloads = new Task<long>[Downloads];
-        for (var i = 0; i < downloads.Length; i++)
-        {
-            downloads[i] = ReadAllAsync(client, stop.Token);
-        }
-
-        // Every download's window is full by now: the tunnel runs as fast as the readers take the bytes.
-        await Task.Delay(500);
-        var busy = await SmallRequestLatenciesAsync(client, 100);
-        stop.Cancel();
-        var read = await Task.WhenAll(downloads).DefaultTimeout();
-
-        output.WriteLine($"small requests p99: idle {P99(idle):0.00} ms, beside {Downloads} fast downloads {P99(busy):0.00} ms; the downloads read {read.Sum() >> 20} MiB");
-        Assert.All(read, r => Assert.True(r > 4 * 1024 * 1024, $"a download read only {r} bytes"));
-        // The small answers go ahead of the queued chunks. Sent first come, first served, each waited behind the
-        // downloads' queued windows (up to 6 x 4 MiB): 170-650 ms here, against 40-110 ms now, most of that the
-        // two cores being busy with the downloads themselves.
-        Assert.InRange(P99(busy), 0, (2 * P99(idle)) + 120);
-
-        static async Task<long> ReadAllAsync(HttpClient client, CancellationToken stop)
-        {
-            using var response = await client.GetAsync("/big", HttpCompletionOption.ResponseHeadersRead, stop);
-            await using var body = await response.Content.ReadAsStreamAsync(stop);
-            var buffer = new byte[64 * 1024];
-            long total = 0;
-            try
-            {
-                while (await body.ReadAsync(buffer, stop) is > 0 and var n)
-                {
-                    total += n;
-                }
-            }
-            catch (OperationCanceledException)
-            {
-            }
-
-            return total;
-        }
-    }
-
-    [Fact]
     public async Task UploadOfUnknownLength_StreamsThroughIntact()
     {
         await using var up = await TestServer.StartUpstreamAsync(output, app => app.Run(async c =>
@@ -295,7 +226,7 @@ public sealed class StreamingTests(ITestOutputHelper output)
         Assert.Equal(0, Volatile.Read(ref completed));
     }
 
-    private static async Task<List<double>> SmallRequestLatenciesAsync(HttpClient client, int count)
+    internal static async Task<List<double>> SmallRequestLatenciesAsync(HttpClient client, int count)
     {
         var latencies = new List<double>(count);
         for (var i = 0; i < count; i++)
@@ -308,7 +239,84 @@ public sealed class StreamingTests(ITestOutputHelper output)
         return latencies;
     }
 
-    private static double P99(List<double> latencies) => latencies.Order().ElementAt((int)(latencies.Count * 0.99) - 1);
+    internal static double P99(List<double> latencies) => latencies.Order().ElementAt((int)(latencies.Count * 0.99) - 1);
+}
+
+/// <summary>
+/// Big bodies beside small exchanges on one tunnel stream. Alone: what they measure is latency, which the
+/// other tests running at the same time on a small machine would disturb (and these load it heavily).
+/// </summary>
+[Collection(ProcessWideMeasurements.Name)]
+public sealed class FairnessTests(ITestOutputHelper output)
+{
+    private const int Downloads = 6;
+
+    [Fact]
+    public async Task ManyFastBigDownloads_DoNotStarveTheSmallExchanges()
+    {
+        // Text-like blocks: they compress fast, so the tunnel, not the codec, is what the downloads fill.
+        var block = Encoding.ASCII.GetBytes(string.Concat(Enumerable.Range(0, 4096).Select(i => $"row {i,10}\n")));
+        await using var up = await TestServer.StartUpstreamAsync(output, app => app.Run(async c =>
+        {
+            if (c.Request.Path == "/big")
+            {
+                while (!c.RequestAborted.IsCancellationRequested)
+                {
+                    await c.Response.Body.WriteAsync(block, c.RequestAborted);
+                }
+
+                return;
+            }
+
+            await c.Response.WriteAsync("small");
+        }));
+        // What this looks at is the order in which the origin's writer sends; a smaller HTTP/2 window keeps the
+        // bytes already in the transport (which no scheduler can overtake) from dominating what is measured.
+        await using var origin = await TestServer.StartOriginAsync(output, up.Address, "--max-response-body-size", "1500MiB", "--compression", "none");
+        await using var edge = await TestServer.StartEdgeAsync(output, origin.Address, "--max-response-body-size", "1500MiB", "--http2-window", "1MiB");
+        using var client = edge.CreateClient();
+
+        var idle = await StreamingTests.SmallRequestLatenciesAsync(client, 100);
+        using var stop = new CancellationTokenSource();
+        var downloads = new Task<long>[Downloads];
+        for (var i = 0; i < downloads.Length; i++)
+        {
+            downloads[i] = ReadAllAsync(client, stop.Token);
+        }
+
+        // Every download's window is full by now: the tunnel runs as fast as the readers take the bytes.
+        await Task.Delay(500);
+        var busy = await StreamingTests.SmallRequestLatenciesAsync(client, 100);
+        stop.Cancel();
+        var read = await Task.WhenAll(downloads).DefaultTimeout();
+
+        output.WriteLine($"small requests p99: idle {StreamingTests.P99(idle):0.00} ms, beside {Downloads} fast downloads {StreamingTests.P99(busy):0.00} ms; the downloads read {read.Sum() >> 20} MiB");
+        Assert.All(read, r => Assert.True(r > 4 * 1024 * 1024, $"a download read only {r} bytes"));
+        // The small answers go ahead of the queued chunks. Sent first come, first served, each waited behind the
+        // downloads' queued windows (up to 6 x 4 MiB): 170-650 ms here, against 40-110 ms now, most of that the
+        // two cores being busy with the downloads themselves.
+        Assert.InRange(StreamingTests.P99(busy), 0, (2 * StreamingTests.P99(idle)) + 120);
+
+        static async Task<long> ReadAllAsync(HttpClient client, CancellationToken stop)
+        {
+            using var response = await client.GetAsync("/big", HttpCompletionOption.ResponseHeadersRead, stop);
+            await using var body = await response.Content.ReadAsStreamAsync(stop);
+            var buffer = new byte[64 * 1024];
+            long total = 0;
+            try
+            {
+                while (await body.ReadAsync(buffer, stop) is > 0 and var n)
+                {
+                    total += n;
+                }
+            }
+            catch (OperationCanceledException)
+            {
+            }
+
+            return total;
+        }
+    }
 }
 
 /// <summary>
