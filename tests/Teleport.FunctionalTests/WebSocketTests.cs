@@ -1,7 +1,9 @@
 using System.Net;
+using System.Net.Security;
 using System.Net.Sockets;
 using System.Net.WebSockets;
 using System.Security.Cryptography;
+using System.Security.Cryptography.X509Certificates;
 using System.Text;
 using System.Text.RegularExpressions;
 using Microsoft.AspNetCore.Builder;
@@ -90,6 +92,32 @@ public sealed class WebSocketTests(ITestOutputHelper output)
         AssertRelayedBytes(edge, "CONNECT /echo 200 ");
         Assert.Empty(edge.ErrorLogs);
         Assert.Empty(origin.ErrorLogs);
+    }
+
+    [Fact]
+    public async Task Http2_TlsListener_EchoedAsOnH2c()
+    {
+        using var certificates = new TestCertificates();
+        using var ca = certificates.CreateCa("Teleport Test CA");
+        using var server = certificates.Issue(ca, "edge.test", ["edge.test"], loopbackAddress: true);
+        var upstream = new SocketUpstream();
+        await using var up = await TestServer.StartUpstreamAsync(output, upstream.Configure);
+        await using var origin = await TestServer.StartOriginAsync(output, up.Address);
+        await using var edge = await TestServer.StartEdgeAsync(output, origin.Address,
+            "--listen", "https://127.0.0.1:0", "--listen-cert", certificates.WriteCertificate(server), "--listen-key", certificates.WriteKey(server));
+        var policy = new X509ChainPolicy { TrustMode = X509ChainTrustMode.CustomRootTrust, RevocationMode = X509RevocationMode.NoCheck };
+        policy.CustomTrustStore.Add(ca);
+        using var invoker = new HttpMessageInvoker(new SocketsHttpHandler { SslOptions = new SslClientAuthenticationOptions { CertificateChainPolicy = policy } });
+        using var socket = Http2Socket();
+
+        // ALPN settles on h2, and the extended CONNECT goes as on h2c.
+        await socket.ConnectAsync(new Uri($"wss://{edge.AddressOf("https").Authority}/echo"), invoker, CancellationToken.None).DefaultTimeout();
+        await SendAsync(socket, Encoding.UTF8.GetBytes("over tls"), WebSocketMessageType.Text);
+        Assert.Equal(("over tls", WebSocketMessageType.Text), Text(await ReceiveAsync(socket)));
+        await socket.CloseAsync(WebSocketCloseStatus.NormalClosure, "bye", CancellationToken.None).DefaultTimeout();
+
+        Assert.Equal((WebSocketCloseStatus.NormalClosure, "bye"), await upstream.Closed.Task.DefaultTimeout());
+        Assert.Empty(edge.ErrorLogs);
     }
 
     [Fact]
