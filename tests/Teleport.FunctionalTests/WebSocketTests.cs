@@ -1,7 +1,11 @@
 using System.Net;
+using System.Net.Security;
+using System.Net.Sockets;
 using System.Net.WebSockets;
 using System.Security.Cryptography;
+using System.Security.Cryptography.X509Certificates;
 using System.Text;
+using System.Text.RegularExpressions;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Http;
 using Microsoft.Extensions.DependencyInjection;
@@ -9,7 +13,10 @@ using Teleport.FunctionalTests.Infrastructure;
 
 namespace Teleport.FunctionalTests;
 
-/// <summary>WebSockets (HTTP/1.1 Upgrade) through edge and origin: both directions streamed, ended by either side.</summary>
+/// <summary>
+/// WebSockets (HTTP/1.1 Upgrade, and HTTP/2 extended CONNECT on the edge's h2c listener) through edge and origin: both
+/// directions streamed, ended by either side.
+/// </summary>
 public sealed class WebSocketTests(ITestOutputHelper output)
 {
     [Fact]
@@ -43,8 +50,168 @@ public sealed class WebSocketTests(ITestOutputHelper output)
         // Logged once the socket has ended, with its 101, as a success.
         await edge.WaitUntilAsync(e => e.Logs.Any(l => l.Contains("GET /echo 101 ", StringComparison.Ordinal) && l.Contains(" success ", StringComparison.Ordinal))).DefaultTimeout();
         await origin.WaitUntilAsync(o => o.Logs.Any(l => l.Contains("GET /echo -> ", StringComparison.Ordinal) && l.Contains(" 101 ", StringComparison.Ordinal) && l.EndsWith(" success", StringComparison.Ordinal))).DefaultTimeout();
+        AssertRelayedBytes(edge, "GET /echo 101 ");
         Assert.Empty(edge.ErrorLogs);
         Assert.Empty(origin.ErrorLogs);
+    }
+
+    [Fact]
+    public async Task Http2_Echo_TextAndBinaryAndCloseHandshake_ArriveExactly_AccessLogCountsTheBytes()
+    {
+        var upstream = new SocketUpstream();
+        await using var up = await TestServer.StartUpstreamAsync(output, upstream.Configure);
+        await using var origin = await TestServer.StartOriginAsync(output, up.Address, "--access-log");
+        await using var edge = await TestServer.StartEdgeAsync(output, origin.Address, "--access-log");
+        using var invoker = new HttpMessageInvoker(new SocketsHttpHandler());
+        using var socket = Http2Socket();
+        socket.Options.AddSubProtocol("echo");
+        socket.Options.SetRequestHeader("Origin", "http://app.example");
+
+        await socket.ConnectAsync(SocketUri(edge, "/echo"), invoker, CancellationToken.None).DefaultTimeout();
+        Assert.Equal("echo", socket.SubProtocol);
+        // The HTTP/1.1 handshake the edge made of the extended CONNECT, with a key the client never sent.
+        var handshake = await upstream.Handshakes.Task.DefaultTimeout();
+        Assert.Equal(("GET", "HTTP/1.1", "13", "http://app.example"), (handshake.Method, handshake.Protocol, handshake.Version, handshake.Origin));
+        Assert.Equal(16, Convert.FromBase64String(handshake.Key).Length);
+
+        await SendAsync(socket, Encoding.UTF8.GetBytes("hello, tunnel"), WebSocketMessageType.Text);
+        Assert.Equal(("hello, tunnel", WebSocketMessageType.Text), Text(await ReceiveAsync(socket)));
+        var big = RandomNumberGenerator.GetBytes(1024 * 1024);
+        await SendAsync(socket, big, WebSocketMessageType.Binary);
+        var (echoed, type) = await ReceiveAsync(socket);
+        Assert.Equal(WebSocketMessageType.Binary, type);
+        Assert.True(big.AsSpan().SequenceEqual(echoed), "the 1 MiB binary message came back changed");
+
+        await socket.CloseAsync(WebSocketCloseStatus.NormalClosure, "bye", CancellationToken.None).DefaultTimeout();
+        Assert.Equal(WebSocketState.Closed, socket.State);
+        Assert.Equal("bye", socket.CloseStatusDescription);
+        Assert.Equal((WebSocketCloseStatus.NormalClosure, "bye"), await upstream.Closed.Task.DefaultTimeout());
+        // The client's side of it: an extended CONNECT answered 200 (RFC 8441 5).
+        await edge.WaitUntilAsync(e => e.Logs.Any(l => l.Contains("CONNECT /echo 200 ", StringComparison.Ordinal) && l.Contains(" success ", StringComparison.Ordinal))).DefaultTimeout();
+        await origin.WaitUntilAsync(o => o.Logs.Any(l => l.Contains("GET /echo -> ", StringComparison.Ordinal) && l.Contains(" 101 ", StringComparison.Ordinal) && l.EndsWith(" success", StringComparison.Ordinal))).DefaultTimeout();
+        AssertRelayedBytes(edge, "CONNECT /echo 200 ");
+        Assert.Empty(edge.ErrorLogs);
+        Assert.Empty(origin.ErrorLogs);
+    }
+
+    [Fact]
+    public async Task Http2_TlsListener_EchoedAsOnH2c()
+    {
+        using var certificates = new TestCertificates();
+        using var ca = certificates.CreateCa("Teleport Test CA");
+        using var server = certificates.Issue(ca, "edge.test", ["edge.test"], loopbackAddress: true);
+        var upstream = new SocketUpstream();
+        await using var up = await TestServer.StartUpstreamAsync(output, upstream.Configure);
+        await using var origin = await TestServer.StartOriginAsync(output, up.Address);
+        await using var edge = await TestServer.StartEdgeAsync(output, origin.Address,
+            "--listen", "https://127.0.0.1:0", "--listen-cert", certificates.WriteCertificate(server), "--listen-key", certificates.WriteKey(server));
+        var policy = new X509ChainPolicy { TrustMode = X509ChainTrustMode.CustomRootTrust, RevocationMode = X509RevocationMode.NoCheck };
+        policy.CustomTrustStore.Add(ca);
+        using var invoker = new HttpMessageInvoker(new SocketsHttpHandler { SslOptions = new SslClientAuthenticationOptions { CertificateChainPolicy = policy } });
+        using var socket = Http2Socket();
+
+        // ALPN settles on h2, and the extended CONNECT goes as on h2c.
+        await socket.ConnectAsync(new Uri($"wss://{edge.AddressOf("https").Authority}/echo"), invoker, CancellationToken.None).DefaultTimeout();
+        await SendAsync(socket, Encoding.UTF8.GetBytes("over tls"), WebSocketMessageType.Text);
+        Assert.Equal(("over tls", WebSocketMessageType.Text), Text(await ReceiveAsync(socket)));
+        await socket.CloseAsync(WebSocketCloseStatus.NormalClosure, "bye", CancellationToken.None).DefaultTimeout();
+
+        Assert.Equal((WebSocketCloseStatus.NormalClosure, "bye"), await upstream.Closed.Task.DefaultTimeout());
+        Assert.Empty(edge.ErrorLogs);
+    }
+
+    [Fact]
+    public async Task Http2_ConcurrentSocketsOnOneConnection_EachEchoedExactly()
+    {
+        var upstream = new SocketUpstream();
+        await using var up = await TestServer.StartUpstreamAsync(output, upstream.Configure);
+        await using var origin = await TestServer.StartOriginAsync(output, up.Address);
+        await using var edge = await TestServer.StartEdgeAsync(output, origin.Address);
+        var connections = 0;
+        using var invoker = new HttpMessageInvoker(new SocketsHttpHandler
+        {
+            ConnectCallback = async (context, ct) =>
+            {
+                Interlocked.Increment(ref connections);
+                var tcp = new Socket(SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
+                await tcp.ConnectAsync(context.DnsEndPoint, ct);
+                return new NetworkStream(tcp, ownsSocket: true);
+            },
+        });
+
+        // The first socket opens the connection; the others join it at once, while it is still open.
+        using var first = Http2Socket();
+        await first.ConnectAsync(SocketUri(edge, "/echo"), invoker, CancellationToken.None).DefaultTimeout();
+        var sockets = Enumerable.Range(0, 20).Select(async n =>
+        {
+            using var socket = Http2Socket();
+            await socket.ConnectAsync(SocketUri(edge, "/echo"), invoker, CancellationToken.None);
+            for (var i = 0; i < 4; i++)
+            {
+                var type = i % 2 == 0 ? WebSocketMessageType.Text : WebSocketMessageType.Binary;
+                var message = type == WebSocketMessageType.Text
+                    ? Encoding.UTF8.GetBytes($"socket {n} message {i}")
+                    : RandomNumberGenerator.GetBytes(1 + (n * 997 + i * 4093) % 100_000);
+                await SendAsync(socket, message, type);
+                var (echoed, echoedType) = await ReceiveAsync(socket);
+                Assert.Equal(type, echoedType);
+                Assert.True(message.AsSpan().SequenceEqual(echoed), $"socket {n} message {i} came back changed");
+            }
+
+            await socket.CloseAsync(WebSocketCloseStatus.NormalClosure, $"done {n}", CancellationToken.None);
+            Assert.Equal($"done {n}", socket.CloseStatusDescription);
+        }).ToList();
+
+        await Task.WhenAll(sockets).DefaultTimeout();
+        await first.CloseAsync(WebSocketCloseStatus.NormalClosure, null, CancellationToken.None).DefaultTimeout();
+        Assert.Equal(1, Volatile.Read(ref connections));
+        Assert.Equal(21, upstream.ClosedCount);
+        Assert.Empty(edge.ErrorLogs);
+        Assert.Empty(origin.ErrorLogs);
+    }
+
+    [Fact]
+    public async Task Http2_OtherProtocol_Answered501_NeverForwarded()
+    {
+        var upstream = new EchoUpstream();
+        await using var up = await TestServer.StartUpstreamAsync(output, upstream.Configure);
+        await using var origin = await TestServer.StartOriginAsync(output, up.Address);
+        await using var edge = await TestServer.StartEdgeAsync(output, origin.Address);
+        await using var connection = await RawHttp2Connection.ConnectAsync(edge.Address).DefaultTimeout();
+
+        // RFC 8441 3: a client may send an extended CONNECT only once the server announced SETTINGS_ENABLE_CONNECT_PROTOCOL (0x8).
+        var settings = await connection.ReadServerSettingsAsync().DefaultTimeout();
+        Assert.Equal(1u, settings.GetValueOrDefault((ushort)0x8));
+        await connection.WriteHeadersAsync(1, RawHttp2Connection.Request("CONNECT", "/chat", edge.Authority, (":protocol", "foo")), endStream: false).DefaultTimeout();
+
+        var answer = await connection.ReadUntilAsync(f => f.Type == RawHttp2Connection.Headers && f.StreamId == 1).DefaultTimeout();
+        Assert.Equal(501, answer?.Status);
+        Assert.Contains("upgrade-not-supported", Encoding.Latin1.GetString(answer!.Payload), StringComparison.Ordinal);
+        Assert.Empty(upstream.Requests);
+    }
+
+    [Theory]
+    [InlineData("/refuse", HttpStatusCode.Forbidden)]
+    // A 2xx would open the socket over HTTP/2 (RFC 8441 5): one without a switch is no WebSocket, so 502.
+    [InlineData("/no-switch", HttpStatusCode.BadGateway)]
+    public async Task Http2_UpstreamRefusesTheUpgrade_ClientSeesTheStatus(string path, HttpStatusCode expected)
+    {
+        var upstream = new SocketUpstream();
+        await using var up = await TestServer.StartUpstreamAsync(output, upstream.Configure);
+        await using var origin = await TestServer.StartOriginAsync(output, up.Address);
+        await using var edge = await TestServer.StartEdgeAsync(output, origin.Address);
+        using var invoker = new HttpMessageInvoker(new SocketsHttpHandler());
+        using var socket = Http2Socket();
+        socket.Options.CollectHttpResponseDetails = true;
+
+        await Assert.ThrowsAsync<WebSocketException>(() => socket.ConnectAsync(SocketUri(edge, path), invoker, CancellationToken.None).DefaultTimeout());
+
+        Assert.Equal(expected, socket.HttpStatusCode);
+        // The connection stays usable for the next socket.
+        using var next = Http2Socket();
+        await next.ConnectAsync(SocketUri(edge, "/echo"), invoker, CancellationToken.None).DefaultTimeout();
+        await next.CloseAsync(WebSocketCloseStatus.NormalClosure, null, CancellationToken.None).DefaultTimeout();
+        Assert.Empty(edge.ErrorLogs);
     }
 
     [Fact]
@@ -99,6 +266,26 @@ public sealed class WebSocketTests(ITestOutputHelper output)
         // Past the origin's timeout and the edge's deadline (the timeout, 2 s of grace and a 1 s sweep): the timeout
         // bounds the wait for the 101 only, so a quiet socket is not cut off.
         await Task.Delay(TimeSpan.FromSeconds(3.5));
+
+        await SendAsync(socket, Encoding.UTF8.GetBytes("still here"), WebSocketMessageType.Text);
+        Assert.Equal(("still here", WebSocketMessageType.Text), Text(await ReceiveAsync(socket)));
+        await socket.CloseAsync(WebSocketCloseStatus.NormalClosure, null, CancellationToken.None).DefaultTimeout();
+    }
+
+    [Fact]
+    public async Task Http2_SocketIdlePastTheMinimumDataRateGrace_StaysOpen()
+    {
+        var upstream = new SocketUpstream();
+        await using var up = await TestServer.StartUpstreamAsync(output, upstream.Configure);
+        await using var origin = await TestServer.StartOriginAsync(output, up.Address, "--request-timeout", "200ms");
+        await using var edge = await TestServer.StartEdgeAsync(output, origin.Address, "--request-timeout", "200ms");
+        using var invoker = new HttpMessageInvoker(new SocketsHttpHandler());
+        using var socket = Http2Socket();
+        await socket.ConnectAsync(SocketUri(edge, "/echo"), invoker, CancellationToken.None).DefaultTimeout();
+
+        // Past the request timeout with its grace, and past Kestrel's minimum request body data rate grace (5 s): a quiet
+        // socket's stream is neither a late answer nor a slow request body.
+        await Task.Delay(TimeSpan.FromSeconds(6.5));
 
         await SendAsync(socket, Encoding.UTF8.GetBytes("still here"), WebSocketMessageType.Text);
         Assert.Equal(("still here", WebSocketMessageType.Text), Text(await ReceiveAsync(socket)));
@@ -183,6 +370,29 @@ public sealed class WebSocketTests(ITestOutputHelper output)
 
     private static Uri SocketUri(TestServer edge, string path) => new($"ws://{edge.Authority}{path}");
 
+    /// <summary>A client socket that connects with an HTTP/2 extended CONNECT only (prior knowledge on ws://).</summary>
+    private static ClientWebSocket Http2Socket()
+    {
+        var socket = new ClientWebSocket();
+        socket.Options.HttpVersion = HttpVersion.Version20;
+        socket.Options.HttpVersionPolicy = HttpVersionPolicy.RequestVersionExact;
+        return socket;
+    }
+
+    /// <summary>
+    /// The access log's byte counts of the echo exchange of the Echo tests, frame bytes after the switch: the client's
+    /// exactly (each message one masked frame: text 6+13, binary 14+1 MiB, close 6+2+3); the upstream's echo at least
+    /// the same payloads unmasked, in as many frames as its reads cut them into.
+    /// </summary>
+    private static void AssertRelayedBytes(TestServer edge, string linePrefix)
+    {
+        var line = edge.Logs.Single(l => l.Contains(linePrefix, StringComparison.Ordinal));
+        var counts = Regex.Match(line, @" (-?\d+) B in (-?\d+) B out ");
+        Assert.True(counts.Success, line);
+        Assert.Equal(19 + 14 + 1024 * 1024 + 11, long.Parse(counts.Groups[1].Value, System.Globalization.CultureInfo.InvariantCulture));
+        Assert.InRange(long.Parse(counts.Groups[2].Value, System.Globalization.CultureInfo.InvariantCulture), 15 + 10 + 1024 * 1024 + 7, 15 + 1024 * 1024 + 7 + 64 * 1024);
+    }
+
     private static Task SendAsync(WebSocket socket, byte[] message, WebSocketMessageType type)
         => socket.SendAsync(message, type, endOfMessage: true, CancellationToken.None).DefaultTimeout();
 
@@ -207,11 +417,15 @@ public sealed class WebSocketTests(ITestOutputHelper output)
 
     /// <summary>
     /// A Kestrel WebSocket upstream: /echo sends every frame back as received and answers a close with the client's
-    /// status; /abort aborts the connection after the first message; /refuse answers 403; other requests "plain".
+    /// status; /abort aborts the connection after the first message; /refuse answers 403; /no-switch answers a
+    /// handshake 200 without switching; other requests "plain".
     /// </summary>
     private sealed class SocketUpstream
     {
         private int _closed;
+
+        /// <summary>The first handshake the upstream saw.</summary>
+        public TaskCompletionSource<Handshake> Handshakes { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
 
         /// <summary>The status and description of the first close handshake the upstream saw.</summary>
         public TaskCompletionSource<(WebSocketCloseStatus?, string?)> Closed { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
@@ -235,10 +449,19 @@ public sealed class WebSocketTests(ITestOutputHelper output)
                 return;
             }
 
-            if (context.Request.Path == "/refuse")
+            var request = context.Request;
+            Handshakes.TrySetResult(new Handshake(request.Method, request.Protocol, request.Headers.SecWebSocketVersion.ToString(),
+                request.Headers.SecWebSocketKey.ToString(), request.Headers.Origin.ToString()));
+            if (request.Path == "/refuse")
             {
                 context.Response.StatusCode = StatusCodes.Status403Forbidden;
                 await context.Response.WriteAsync("no sockets here");
+                return;
+            }
+
+            if (request.Path == "/no-switch")
+            {
+                await context.Response.WriteAsync("not a socket");
                 return;
             }
 
@@ -273,4 +496,6 @@ public sealed class WebSocketTests(ITestOutputHelper output)
             }
         }
     }
+
+    private sealed record Handshake(string Method, string Protocol, string Version, string Key, string Origin);
 }

@@ -35,11 +35,13 @@ internal sealed partial class EdgeAccessLog(ILoggerFactory loggers, IOptions<Edg
         var request = context.Request;
         var response = context.Response;
         var error = response.Headers.TryGetValue(ErrorResponses.ErrorHeader, out var stage) && stage.Count == 1 ? stage[0]! : "-";
+        // An upgraded connection (a WebSocket) has no announced lengths: the bytes relayed each way after the switch.
+        var relayed = context.Features.Get<RelayedBytes>();
         Exchange(_logger, request.Method, RequestTarget.PathAndQuery(context), response.StatusCode,
             Math.Round(Stopwatch.GetElapsedTime(started).TotalMilliseconds, 3),
             // -1: a body of unannounced length (chunked, or HTTP/2 without content-length).
-            request.ContentLength ?? (context.Features.Get<IHttpRequestBodyDetectionFeature>()?.CanHaveBody == false ? 0 : -1),
-            response.ContentLength ?? -1, EdgeMetrics.NameOf(outcome), error,
+            relayed?.FromClient ?? request.ContentLength ?? (context.Features.Get<IHttpRequestBodyDetectionFeature>()?.CanHaveBody == false ? 0 : -1),
+            relayed?.ToClient ?? response.ContentLength ?? -1, EdgeMetrics.NameOf(outcome), error,
             context.Connection.RemoteIpAddress?.ToString() ?? "unix");
     }
 

@@ -99,15 +99,18 @@ internal sealed class EdgeRequestHandler
 
     private async Task<EdgeOutcome> ForwardAsync(HttpContext context, Activity? activity)
     {
-        // The tunnel carries HTTP/1.1 WebSocket upgrades only: any other upgrade (h2c, HTTP/2 extended CONNECT, ...) gets
-        // a clear answer rather than being forwarded without its Upgrade field (hop-by-hop) as if it were a plain GET.
+        // The tunnel carries WebSocket handshakes only, over HTTP/1.1 (GET with Upgrade: websocket) or HTTP/2 (extended
+        // CONNECT with :protocol websocket, RFC 8441): any other upgrade (h2c, other tokens or :protocol values) gets a
+        // clear answer rather than being forwarded without its Upgrade field (hop-by-hop) as if it were a plain request.
         var extendedConnect = context.Features.Get<IHttpExtendedConnectFeature>();
         var upgrade = context.Features.Get<IHttpUpgradeFeature>();
-        var webSocket = upgrade is { IsUpgradableRequest: true } && UpgradedExchange.IsWebSocket(context.Request);
-        if (!webSocket && (upgrade is { IsUpgradableRequest: true } || extendedConnect is { IsExtendedConnect: true }))
+        var upgrading = upgrade is { IsUpgradableRequest: true } || extendedConnect is { IsExtendedConnect: true };
+        var webSocket = upgrade is { IsUpgradableRequest: true } ? UpgradedExchange.IsWebSocket(context.Request)
+            : extendedConnect is { IsExtendedConnect: true } && UpgradedExchange.IsWebSocket(extendedConnect);
+        if (upgrading && !webSocket)
         {
             await ErrorResponses.WriteAsync(context, StatusCodes.Status501NotImplemented, "upgrade-not-supported",
-                $"protocol upgrades ({context.Request.Headers.Upgrade}{extendedConnect?.Protocol}) are not carried through the tunnel, only WebSockets over HTTP/1.1 (GET with Upgrade: websocket)");
+                $"protocol upgrades ({context.Request.Headers.Upgrade}{extendedConnect?.Protocol}) are not carried through the tunnel, only WebSockets (HTTP/1.1 GET with Upgrade: websocket, or HTTP/2 extended CONNECT with :protocol websocket)");
             return EdgeOutcome.Rejected;
         }
 
@@ -142,7 +145,7 @@ internal sealed class EdgeRequestHandler
         var deadlineMs = timeoutMs + DeadlineGraceMs;
         if (webSocket)
         {
-            return await UpgradeAsync(context, upgrade!, connection, timeoutMs, deadlineMs, activity);
+            return await UpgradeAsync(context, extendedConnect is { IsExtendedConnect: true }, connection, timeoutMs, deadlineMs, activity);
         }
 
         var hasBody = context.Features.Get<IHttpRequestBodyDetectionFeature>()?.CanHaveBody ?? true;
@@ -247,7 +250,8 @@ internal sealed class EdgeRequestHandler
     /// (else 501); a 101 switches the client's connection and relays it until either side ends it, any other answer is
     /// written as usual. Never retried: the upstream may have accepted the socket.
     /// </summary>
-    private async Task<EdgeOutcome> UpgradeAsync(HttpContext context, IHttpUpgradeFeature upgrade, TunnelConnection connection, uint timeoutMs, long deadlineMs, Activity? activity)
+    /// <param name="extendedConnect">An HTTP/2 client's handshake (RFC 8441): sent as the HTTP/1.1 one it stands for.</param>
+    private async Task<EdgeOutcome> UpgradeAsync(HttpContext context, bool extendedConnect, TunnelConnection connection, uint timeoutMs, long deadlineMs, Activity? activity)
     {
         if (!connection.CarriesUpgrades)
         {
@@ -259,6 +263,11 @@ internal sealed class EdgeRequestHandler
         var (start, size) = CreateStart(context, ByteString.Empty, 0, hasBody: false, timeoutMs, activity);
         start.BodyFollows = true;
         start.Upgrade = TunnelProtocol.WebSocketUpgrade;
+        if (extendedConnect)
+        {
+            size += UpgradedExchange.AsHttp11Handshake(start);
+        }
+
         var aborted = context.RequestAborted;
         var (answer, exchange) = await UpgradedExchange.SendAsync(connection, start, size, deadlineMs, aborted);
         if (aborted.IsCancellationRequested)
@@ -266,9 +275,27 @@ internal sealed class EdgeRequestHandler
             return EdgeOutcome.Aborted;
         }
 
-        return answer.ResponseStart is { Status: StatusCodes.Status101SwitchingProtocols, BodyFollows: true } head && exchange?.Body is not null
-            ? await UpgradedExchange.RelayAsync(context, upgrade, connection, exchange, head)
-            : await FinishAsync(context, connection, answer, exchange);
+        if (answer.ResponseStart is { Status: StatusCodes.Status101SwitchingProtocols, BodyFollows: true } head && exchange?.Body is not null)
+        {
+            return await UpgradedExchange.RelayAsync(context, connection, exchange, head);
+        }
+
+        if (extendedConnect && answer.ResponseStart is { Status: >= 200 and < 300 } unswitched)
+        {
+            // Over HTTP/2 a 2xx is what opens the socket (RFC 8441 5): an upstream that answered the handshake 2xx
+            // without switching must not look to the client as if it had accepted.
+            if (unswitched.BodyFollows && exchange is not null)
+            {
+                connection.Abandon(exchange, CancelReason.Unspecified, LocalErrors.Abandoned);
+            }
+
+            var message = $"the upstream answered the WebSocket handshake {unswitched.Status} without switching protocols";
+            EdgeLog.ExchangeFailed(_logger, context.Request.Method, context.Request.Path, StatusCodes.Status502BadGateway, ErrorCode.UpstreamResponse, message);
+            await ErrorResponses.WriteAsync(context, StatusCodes.Status502BadGateway, ErrorResponses.NameOf(ErrorCode.UpstreamResponse), message);
+            return EdgeOutcome.UpstreamError;
+        }
+
+        return await FinishAsync(context, connection, answer, exchange);
     }
 
     /// <summary>The exchange's start: everything of the request but the body beyond <paramref name="body"/>; and roughly its size.</summary>

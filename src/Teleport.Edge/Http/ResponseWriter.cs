@@ -98,10 +98,11 @@ internal static class ResponseWriter
     /// <summary>
     /// Switches the client's connection to the protocol the upstream accepted with <paramref name="start"/> (a 101 to
     /// a WebSocket handshake): its end-to-end fields (Sec-WebSocket-Accept, -Protocol, -Extensions) go out with
-    /// Connection and Upgrade, which are hop-by-hop and so rebuilt here, as WebSocketMiddleware writes them.
+    /// Connection and Upgrade, which are hop-by-hop and so rebuilt here, as WebSocketMiddleware writes them. An HTTP/2
+    /// client's extended CONNECT is accepted instead, with a 200 (RFC 8441 5).
     /// </summary>
-    /// <returns>The client's connection as a duplex stream; null when a field was not valid (502 written instead).</returns>
-    public static async Task<Stream?> SwitchAsync(HttpContext context, IHttpUpgradeFeature upgrade, ResponseStart start, string token)
+    /// <returns>The client's connection (or HTTP/2 stream) as a duplex stream; null when a field was not valid (502 written instead).</returns>
+    public static async Task<Stream?> SwitchAsync(HttpContext context, ResponseStart start, string token)
     {
         if (RefuseFields(start.Headers, "header") is { } reason)
         {
@@ -114,9 +115,18 @@ internal static class ResponseWriter
             return null;
         }
 
+        if (context.Features.Get<IHttpExtendedConnectFeature>() is { IsExtendedConnect: true } connect)
+        {
+            // The accept answers the key the edge made up for the upstream, not anything the client sent: RFC 8441 5
+            // has no such field. No Upgrade or Connection either: HTTP/2 has no connection-specific fields.
+            context.Response.Headers.Remove(HeaderNames.SecWebSocketAccept);
+            context.Response.StatusCode = StatusCodes.Status200OK;
+            return await connect.AcceptAsync();
+        }
+
         // Kestrel writes the 101 with Connection: Upgrade itself.
         context.Response.Headers.Upgrade = token;
-        return await upgrade.UpgradeAsync();
+        return await context.Features.GetRequiredFeature<IHttpUpgradeFeature>().UpgradeAsync();
     }
 
     /// <summary>Copies the end-to-end fields of <paramref name="start"/>; false when Kestrel refuses one (502 written instead).</summary>

@@ -217,6 +217,7 @@ internal static class StreamedRequest
             }
 
             window.Consume(read);
+            exchange.BodySent(read);
             var chunk = new EdgeItem { ExchangeId = exchange.Id, RequestBody = new BodyChunk { Data = UnsafeByteOperations.UnsafeWrap(buffer.AsMemory(0, read)) } };
             if (!await connection.SendChunkAsync(new OutgoingItem<EdgeItem>(chunk, read + 24, buffer) { IsBulk = true }, cancellationToken))
             {

@@ -84,6 +84,7 @@ internal static class StreamedResponse
             {
                 await target.WriteAsync(chunk.Data.Memory, cancellationToken);
                 ungranted += chunk.Data.Length;
+                exchange.BodyWritten(chunk.Data.Length);
             }
 
             if (chunk.End)

@@ -17,6 +17,9 @@ internal sealed class PendingExchange(ulong id, long deadline, RequestBody? body
     private Channel<OriginItem>? _body;
     private long _deadline = deadline;
     private ReceiveWindow _window;
+    // Each written by one loop only (the body's pump, the response's copy) and read once both have ended.
+    private long _bodyBytesSent;
+    private long _bodyBytesWritten;
 
     /// <summary><see cref="Environment.TickCount64"/> after which the edge stops waiting; none once a streamed body has begun.</summary>
     public long Deadline => Volatile.Read(ref _deadline);
@@ -79,6 +82,18 @@ internal sealed class PendingExchange(ulong id, long deadline, RequestBody? body
 
         return true;
     }
+
+    /// <summary>Bytes of the streamed request body sent so far: for an upgrade, the client's side of the connection.</summary>
+    public long BodyBytesSent => _bodyBytesSent;
+
+    /// <summary>Bytes of the streamed response body's chunks written to the client so far (not those the head held).</summary>
+    public long BodyBytesWritten => _bodyBytesWritten;
+
+    /// <summary>Counts <paramref name="bytes"/> of the request body as sent; called by its single pump.</summary>
+    public void BodySent(int bytes) => _bodyBytesSent += bytes;
+
+    /// <summary>Counts <paramref name="bytes"/> of a response body chunk as written to the client; called by its single writer.</summary>
+    public void BodyWritten(int bytes) => _bodyBytesWritten += bytes;
 
     /// <summary>The handler has given <paramref name="bytes"/> back to the origin's window.</summary>
     public void Granted(int bytes) => _window.Granted(bytes);

@@ -151,6 +151,10 @@ internal sealed class RawHttp2Connection : IAsyncDisposable
     /// null when it announced none.
     /// </summary>
     public async Task<uint?> ReadMaxConcurrentStreamsAsync()
+        => (await ReadServerSettingsAsync()).TryGetValue(0x3, out var value) ? value : null;
+
+    /// <summary>The settings of the server's first SETTINGS frame by id (RFC 9113 6.5.1), acknowledged.</summary>
+    public async Task<Dictionary<ushort, uint>> ReadServerSettingsAsync()
     {
         var head = new byte[9];
         if (!await FillAsync(head) || head[3] != Settings)
@@ -161,15 +165,13 @@ internal sealed class RawHttp2Connection : IAsyncDisposable
         var payload = new byte[(head[0] << 16) | (head[1] << 8) | head[2]];
         await FillAsync(payload);
         await WriteFrameAsync(Settings, Ack, 0, []);
+        var settings = new Dictionary<ushort, uint>();
         for (var i = 0; i + 6 <= payload.Length; i += 6)
         {
-            if (BinaryPrimitives.ReadUInt16BigEndian(payload.AsSpan(i)) == 0x3)
-            {
-                return BinaryPrimitives.ReadUInt32BigEndian(payload.AsSpan(i + 2));
-            }
+            settings[BinaryPrimitives.ReadUInt16BigEndian(payload.AsSpan(i))] = BinaryPrimitives.ReadUInt32BigEndian(payload.AsSpan(i + 2));
         }
 
-        return null;
+        return settings;
     }
 
     public ValueTask DisposeAsync()
