@@ -146,7 +146,7 @@ internal static class StreamedRequest
             {
                 if (await pumping == PumpEnd.TooLarge)
                 {
-                    connection.Abandon(exchange, CancelReason.Unspecified, LocalErrors.Error(ErrorCode.RequestTooLarge, $"the request body is larger than {maxBody} bytes"));
+                    AbandonTooLarge(connection, exchange, maxBody);
                 }
             }
             catch (Exception)
@@ -155,6 +155,9 @@ internal static class StreamedRequest
             }
         }
     }
+
+    private static void AbandonTooLarge(TunnelConnection connection, PendingExchange exchange, long maxBody)
+        => connection.Abandon(exchange, CancelReason.Unspecified, LocalErrors.Error(ErrorCode.RequestTooLarge, $"the request body is larger than {maxBody} bytes"));
 
     private static async Task EndUploadAsync(Task<PumpEnd> pumping, TunnelConnection connection, PendingExchange exchange, long maxBody, long deadlineMs, CancellationToken aborted)
     {
@@ -166,7 +169,7 @@ internal static class StreamedRequest
                     exchange.UploadEnded(Environment.TickCount64 + deadlineMs);
                     break;
                 case PumpEnd.TooLarge:
-                    connection.Abandon(exchange, CancelReason.Unspecified, LocalErrors.Error(ErrorCode.RequestTooLarge, $"the request body is larger than {maxBody} bytes"));
+                    AbandonTooLarge(connection, exchange, maxBody);
                     break;
             }
         }

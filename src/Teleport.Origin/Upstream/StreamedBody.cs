@@ -133,6 +133,6 @@ internal static class StreamedBody
     }
 
     /// <summary>A chunk wrapping <paramref name="count"/> bytes of a pooled array, which the writer returns once sent.</summary>
-    private static OutgoingItem<OriginItem> Chunk(ulong id, byte[] buffer, int offset, int count)
+    internal static OutgoingItem<OriginItem> Chunk(ulong id, byte[] buffer, int offset, int count)
         => new(new OriginItem { ExchangeId = id, ResponseBody = new BodyChunk { Data = UnsafeByteOperations.UnsafeWrap(buffer.AsMemory(offset, count)) } }, count + 24, buffer) { IsBulk = true };
 }

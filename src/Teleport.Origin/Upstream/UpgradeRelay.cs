@@ -1,5 +1,4 @@
 using System.Buffers;
-using Google.Protobuf;
 using Teleport.Origin.Tunnel;
 using Teleport.Protocol;
 using Teleport.Protocol.Framing;
@@ -138,8 +137,7 @@ internal sealed class UpgradeRelay
             }
 
             // The writer returns the buffer once the chunk is sent.
-            var chunk = new OriginItem { ExchangeId = id, ResponseBody = new BodyChunk { Data = UnsafeByteOperations.UnsafeWrap(buffer.AsMemory(0, read)) } };
-            await sink.SendAsync(new OutgoingItem<OriginItem>(chunk, read + 24, buffer) { IsBulk = true }, read);
+            await sink.SendAsync(StreamedBody.Chunk(id, buffer, 0, read), read);
         }
     }
 

@@ -83,23 +83,14 @@ internal sealed class BatchWriter<TFrame, TItem>
             return _queue.Writer.WriteAsync(item, cancellationToken);
         }
 
-        if (_bulk.Writer.TryWrite(item))
-        {
-            WakeForBulk();
-            return ValueTask.CompletedTask;
-        }
-
-        return EnqueueBulkAsync(item, cancellationToken);
+        return TryEnqueueBulk(item) ? ValueTask.CompletedTask : EnqueueBulkAsync(item, cancellationToken);
     }
 
     /// <summary>Queues an item if there is room right now; false when full or stopped.</summary>
-    public bool TryEnqueue(OutgoingItem<TItem> item)
-    {
-        if (!item.IsBulk)
-        {
-            return _queue.Writer.TryWrite(item);
-        }
+    public bool TryEnqueue(OutgoingItem<TItem> item) => item.IsBulk ? TryEnqueueBulk(item) : _queue.Writer.TryWrite(item);
 
+    private bool TryEnqueueBulk(OutgoingItem<TItem> item)
+    {
         if (!_bulk.Writer.TryWrite(item))
         {
             return false;
