@@ -33,20 +33,7 @@ public sealed class WebSocketTests(ITestOutputHelper output)
         await socket.ConnectAsync(SocketUri(edge, "/echo"), CancellationToken.None).DefaultTimeout();
         Assert.Equal("echo", socket.SubProtocol);
 
-        await SendAsync(socket, Encoding.UTF8.GetBytes("hello, tunnel"), WebSocketMessageType.Text);
-        Assert.Equal(("hello, tunnel", WebSocketMessageType.Text), Text(await ReceiveAsync(socket)));
-        // 1 MiB: many chunks and several window grants each way.
-        var big = RandomNumberGenerator.GetBytes(1024 * 1024);
-        await SendAsync(socket, big, WebSocketMessageType.Binary);
-        var (echoed, type) = await ReceiveAsync(socket);
-        Assert.Equal(WebSocketMessageType.Binary, type);
-        Assert.True(big.AsSpan().SequenceEqual(echoed), "the 1 MiB binary message came back changed");
-
-        await socket.CloseAsync(WebSocketCloseStatus.NormalClosure, "bye", CancellationToken.None).DefaultTimeout();
-        Assert.Equal(WebSocketState.Closed, socket.State);
-        Assert.Equal(WebSocketCloseStatus.NormalClosure, socket.CloseStatus);
-        Assert.Equal("bye", socket.CloseStatusDescription);
-        Assert.Equal((WebSocketCloseStatus.NormalClosure, "bye"), await upstream.Closed.Task.DefaultTimeout());
+        await EchoTextBinaryAndCloseAsync(socket, upstream);
         // Logged once the socket has ended, with its 101, as a success.
         await edge.WaitUntilAsync(e => e.Logs.Any(l => l.Contains("GET /echo 101 ", StringComparison.Ordinal) && l.Contains(" success ", StringComparison.Ordinal))).DefaultTimeout();
         await origin.WaitUntilAsync(o => o.Logs.Any(l => l.Contains("GET /echo -> ", StringComparison.Ordinal) && l.Contains(" 101 ", StringComparison.Ordinal) && l.EndsWith(" success", StringComparison.Ordinal))).DefaultTimeout();
@@ -74,18 +61,7 @@ public sealed class WebSocketTests(ITestOutputHelper output)
         Assert.Equal(("GET", "HTTP/1.1", "13", "http://app.example"), (handshake.Method, handshake.Protocol, handshake.Version, handshake.Origin));
         Assert.Equal(16, Convert.FromBase64String(handshake.Key).Length);
 
-        await SendAsync(socket, Encoding.UTF8.GetBytes("hello, tunnel"), WebSocketMessageType.Text);
-        Assert.Equal(("hello, tunnel", WebSocketMessageType.Text), Text(await ReceiveAsync(socket)));
-        var big = RandomNumberGenerator.GetBytes(1024 * 1024);
-        await SendAsync(socket, big, WebSocketMessageType.Binary);
-        var (echoed, type) = await ReceiveAsync(socket);
-        Assert.Equal(WebSocketMessageType.Binary, type);
-        Assert.True(big.AsSpan().SequenceEqual(echoed), "the 1 MiB binary message came back changed");
-
-        await socket.CloseAsync(WebSocketCloseStatus.NormalClosure, "bye", CancellationToken.None).DefaultTimeout();
-        Assert.Equal(WebSocketState.Closed, socket.State);
-        Assert.Equal("bye", socket.CloseStatusDescription);
-        Assert.Equal((WebSocketCloseStatus.NormalClosure, "bye"), await upstream.Closed.Task.DefaultTimeout());
+        await EchoTextBinaryAndCloseAsync(socket, upstream);
         // The client's side of it: an extended CONNECT answered 200 (RFC 8441 5).
         await edge.WaitUntilAsync(e => e.Logs.Any(l => l.Contains("CONNECT /echo 200 ", StringComparison.Ordinal) && l.Contains(" success ", StringComparison.Ordinal))).DefaultTimeout();
         await origin.WaitUntilAsync(o => o.Logs.Any(l => l.Contains("GET /echo -> ", StringComparison.Ordinal) && l.Contains(" 101 ", StringComparison.Ordinal) && l.EndsWith(" success", StringComparison.Ordinal))).DefaultTimeout();
@@ -391,6 +367,27 @@ public sealed class WebSocketTests(ITestOutputHelper output)
         Assert.True(counts.Success, line);
         Assert.Equal(19 + 14 + 1024 * 1024 + 11, long.Parse(counts.Groups[1].Value, System.Globalization.CultureInfo.InvariantCulture));
         Assert.InRange(long.Parse(counts.Groups[2].Value, System.Globalization.CultureInfo.InvariantCulture), 15 + 10 + 1024 * 1024 + 7, 15 + 1024 * 1024 + 7 + 64 * 1024);
+    }
+
+    /// <summary>
+    /// A text message, a 1 MiB binary one (many chunks and several window grants each way), then the close handshake,
+    /// seen at both ends with its status and description.
+    /// </summary>
+    private static async Task EchoTextBinaryAndCloseAsync(WebSocket socket, SocketUpstream upstream)
+    {
+        await SendAsync(socket, Encoding.UTF8.GetBytes("hello, tunnel"), WebSocketMessageType.Text);
+        Assert.Equal(("hello, tunnel", WebSocketMessageType.Text), Text(await ReceiveAsync(socket)));
+        var big = RandomNumberGenerator.GetBytes(1024 * 1024);
+        await SendAsync(socket, big, WebSocketMessageType.Binary);
+        var (echoed, type) = await ReceiveAsync(socket);
+        Assert.Equal(WebSocketMessageType.Binary, type);
+        Assert.True(big.AsSpan().SequenceEqual(echoed), "the 1 MiB binary message came back changed");
+
+        await socket.CloseAsync(WebSocketCloseStatus.NormalClosure, "bye", CancellationToken.None).DefaultTimeout();
+        Assert.Equal(WebSocketState.Closed, socket.State);
+        Assert.Equal(WebSocketCloseStatus.NormalClosure, socket.CloseStatus);
+        Assert.Equal("bye", socket.CloseStatusDescription);
+        Assert.Equal((WebSocketCloseStatus.NormalClosure, "bye"), await upstream.Closed.Task.DefaultTimeout());
     }
 
     private static Task SendAsync(WebSocket socket, byte[] message, WebSocketMessageType type)
