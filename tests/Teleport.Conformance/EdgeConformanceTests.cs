@@ -282,6 +282,45 @@ public abstract partial class EdgeConformanceTests(EdgeFixture fixture)
         Assert.Empty(origin.Violations);
     }
 
+    // [C-DRAIN-3] An edge that listed "drain" keeps its side of a drained call open while an exchange it started
+    // there is open (it may still cancel it), and ends it once that exchange is answered.
+    [Fact]
+    public async Task Drain_EdgeEndsItsSideOnceItsExchangesThereAreAnswered()
+    {
+        await using var origin = await ScriptedOrigin.StartAsync();
+        await using var edge = await fixture.StartEdgeAsync(origin.Address);
+        await Http.WaitUntilServingAsync(edge);
+        using var client = Http.Client(edge);
+        var held = client.GetAsync("/hold/across-drain");
+        await origin.WaitForRequestAsync("/hold/across-drain").DefaultTimeout();
+        var stream = origin.RequestStreams["/hold/across-drain"];
+
+        if (await origin.DrainAsync() == 0)
+        {
+            Assert.DoesNotContain(origin.Hellos, h => h.Capabilities.Contains("drain"));
+            origin.Release("/hold/across-drain");
+            (await held.DefaultTimeout()).Dispose();
+            return;
+        }
+
+        await Task.Delay(300);
+        Assert.False(origin.EndedByEdge.ContainsKey(stream), "the edge ended its side while its exchange there was open");
+        origin.Release("/hold/across-drain");
+        using (var answer = await held.DefaultTimeout())
+        {
+            Assert.Equal(HttpStatusCode.OK, answer.StatusCode);
+            Assert.Equal("released across-drain", await answer.Content.ReadAsStringAsync());
+        }
+
+        for (var waited = 0; waited < 5000 && !origin.EndedByEdge.ContainsKey(stream); waited += 20)
+        {
+            await Task.Delay(20);
+        }
+
+        Assert.True(origin.EndedByEdge.ContainsKey(stream), "the edge did not end its side of the drained call within 5 s of its last answer");
+        Assert.Empty(origin.Violations);
+    }
+
     // [C-STREAM-3] A long response through our origin (which streams it to an edge that lists "streaming")
     // arrives whole: the edge grants back what it has written.
     [Fact]

@@ -434,6 +434,31 @@ public sealed partial class OriginConformanceTests(OriginUnderTestFixture fixtur
         Assert.Equal(200u, held.ResponseStart.Status);
     }
 
+    // [C-DRAIN-1] [C-DRAIN-3] A drained call stays open until the edge ends its side, even with nothing running: a
+    // request start that crossed the drain on the wire is refused (to be retried elsewhere), not lost with the call.
+    [Fact]
+    public async Task Stopping_IdleDrainedCall_StaysOpenUntilTheEdgeEndsItsSide_RefusesWhatCrossedTheDrain()
+    {
+        await using var origin = await PeerProcess.StartAsync("origin under test (stopped while idle)", Implementations.OriginUnderTest, new Dictionary<string, string> { ["upstream"] = Upstream.Url });
+        using var edge = new RawEdge(origin.Address);
+        await edge.HelloAsync(new EdgeHello { ProtocolVersion = 1, Agent = "conformance-raw-edge", Capabilities = { "drain" } });
+
+        origin.Terminate();
+
+        var drain = Assert.Single(await edge.ReadItemsAsync(1));
+        Assert.Equal(OriginItem.KindOneofCase.Drain, drain.KindCase);
+        // Longer than a writer's flush and a poll: an origin that ends the call once idle has ended it by now.
+        await Task.Delay(300);
+        await edge.SendAsync(RawEdge.Start(1, "GET", "/crossed-the-drain"));
+        var refused = Assert.Single(await edge.ReadItemsAsync(1));
+        Assert.Equal(1UL, refused.ExchangeId);
+        Assert.Equal(ErrorCode.ShuttingDown, refused.Error.Code);
+
+        await edge.Call.RequestStream.CompleteAsync();
+        Assert.Equal(StatusCode.OK, (await edge.ReadUntilEndAsync()).StatusCode);
+        Assert.DoesNotContain(Upstream.Requests, r => r.RawTarget == "/crossed-the-drain");
+    }
+
     // [C-STREAM-1] An edge that did not list "streaming" gets a long body whole.
     [Fact]
     public async Task LongResponse_ToAnEdgeWithoutStreaming_ComesWhole()

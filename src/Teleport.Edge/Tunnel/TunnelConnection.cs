@@ -18,6 +18,7 @@ namespace Teleport.Edge.Tunnel;
 internal sealed class TunnelConnection : IAsyncDisposable
 {
     private static readonly TimeSpan SweepInterval = TimeSpan.FromSeconds(1);
+    private static readonly TimeSpan DrainPollInterval = TimeSpan.FromMilliseconds(20);
 
     private readonly GrpcChannel _channel;
     private readonly AsyncDuplexStreamingCall<EdgeFrame, OriginFrame> _call;
@@ -174,10 +175,27 @@ internal sealed class TunnelConnection : IAsyncDisposable
         // Without the origin's pongs a quiet stream could not be told from a dead one: HTTP/2 pings cover it then.
         var beating = Hello.Capabilities.Contains(Protocol.TunnelProtocol.HeartbeatCapability) ? HeartbeatAsync(token) : Task.Delay(Timeout.Infinite, token);
 
+        var ending = EndSendingOnceDrainedAsync(token);
+
+        Exception? reason = null;
         var first = await Task.WhenAny(writing, reading, sweeping, beating);
+        if (first == writing && writing.IsCompletedSuccessfully)
+        {
+            // Drained and idle [C-DRAIN-3]: end our side; the origin ends the call once it has answered what it read.
+            try
+            {
+                await _call.RequestStream.CompleteAsync();
+                first = await Task.WhenAny(reading, sweeping, beating);
+            }
+            catch (Exception ex)
+            {
+                reason = ex;
+            }
+        }
+
         await _lifetime.CancelAsync();
-        Exception? reason = first.Exception?.GetBaseException();
-        foreach (var loop in new[] { writing, reading, sweeping, beating })
+        reason ??= first.Exception?.GetBaseException();
+        foreach (var loop in new[] { writing, reading, sweeping, beating, ending })
         {
             try
             {
@@ -346,6 +364,23 @@ internal sealed class TunnelConnection : IAsyncDisposable
     }
 
     /// <summary>Pings every interval; ends the stream when nothing at all has come from the origin for the timeout.</summary>
+    /// <summary>
+    /// Once the origin has drained this stream and none of the exchanges started here is open, stops the writer, so
+    /// the edge's side of the call ends [C-DRAIN-3]: until then the origin keeps reading, so whatever crossed the drain
+    /// on the wire is refused (and retried elsewhere), never lost with the call.
+    /// </summary>
+    private async Task EndSendingOnceDrainedAsync(CancellationToken cancellationToken)
+    {
+        await _drained.Task.WaitAsync(cancellationToken);
+        // Once per drained stream: a short poll is simpler than signalling from every exchange's end.
+        while (_pending.Count > 0)
+        {
+            await Task.Delay(DrainPollInterval, cancellationToken);
+        }
+
+        _writer.Complete();
+    }
+
     private async Task HeartbeatAsync(CancellationToken cancellationToken)
     {
         using var timer = new PeriodicTimer(_heartbeatInterval);

@@ -81,8 +81,9 @@ internal sealed class OriginSession
 
     /// <summary>
     /// Runs until the edge ends the stream, the connection fails, <paramref name="cancellationToken"/>
-    /// fires, or, once <paramref name="stopping"/> fires, running exchanges have finished (new ones are
-    /// refused meanwhile) or the drain timeout has passed.
+    /// fires, or, once <paramref name="stopping"/> fires (new exchanges are refused from then on), the drain
+    /// timeout has passed or: an edge that drains has ended its side and its exchanges are answered; for
+    /// any other edge, the running exchanges have finished.
     /// </summary>
     /// <returns>True when the stream ended because the origin is shutting down.</returns>
     public async Task<bool> RunAsync(IAsyncStreamReader<EdgeFrame> requests, IAsyncStreamWriter<OriginFrame> responses, CancellationToken cancellationToken, CancellationToken stopping)
@@ -98,7 +99,7 @@ internal sealed class OriginSession
             if (first == reading && reading.IsCompletedSuccessfully)
             {
                 await AnswerRunningAsync(writing, draining);
-                return false;
+                return _draining;
             }
 
             if (first != draining || !stopping.IsCancellationRequested)
@@ -180,8 +181,10 @@ internal sealed class OriginSession
         }
 
         var deadline = Environment.TickCount64 + (long)_drainTimeout.TotalMilliseconds;
-        // Shutdown only: a short poll is simpler than signalling from every exchange's end.
-        while (Volatile.Read(ref _active) > 0 && Environment.TickCount64 < deadline)
+        // An edge that reads the drain ends its side once its exchanges here are answered [C-DRAIN-3], and the reader
+        // ends the call then: until that, what it sent before reading the drain is still arriving, to be refused, not lost.
+        // Any other edge's call ends as soon as nothing runs. Shutdown only: a short poll is simpler than signalling.
+        while ((_edgeDrains || Volatile.Read(ref _active) > 0) && Environment.TickCount64 < deadline)
         {
             await Task.Delay(20, cancellationToken);
         }

@@ -79,6 +79,9 @@ internal sealed class ScriptedOrigin : IAsyncDisposable
     /// <summary>Every request_start, by the path it named (tests use unique paths).</summary>
     public ConcurrentDictionary<string, EdgeItem> Requests { get; } = new();
 
+    /// <summary>The streams (numbered as in <see cref="RequestStreams"/>) whose edge ended its side of the call.</summary>
+    public ConcurrentDictionary<int, bool> EndedByEdge { get; } = new();
+
     /// <summary>Every cancel: the exchange id and the reason.</summary>
     public ConcurrentDictionary<ulong, CancelReason> Cancels { get; } = new();
 
@@ -217,6 +220,12 @@ internal sealed class ScriptedOrigin : IAsyncDisposable
             }
 
             await reading;
+            if (Drained && !_open.IsEmpty)
+            {
+                origin.Violations.Enqueue($"[C-DRAIN-3] the edge ended its side of a drained stream with {_open.Count} exchange(s) open");
+            }
+
+            origin.EndedByEdge[Id] = true;
         }
 
         /// <summary>Writes one message; a gRPC stream takes one write at a time. Alternates gzip and identity.</summary>
