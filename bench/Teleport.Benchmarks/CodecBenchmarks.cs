@@ -14,38 +14,46 @@ namespace Teleport.Benchmarks;
 public class CodecBenchmarks
 {
     private byte[][] _batches = [];
-    private StreamCompressor? _brotli;
+    private StreamCompressor? _stream;
     private int _next;
 
     [Params(1, 16)]
     public int BatchSize { get; set; }
 
-    [Params("gzip-1", "gzip-6", "brotli-2", "brotli-3", "brotli-5")]
+    [Params("gzip-1", "gzip-6", "brotli-2", "brotli-4", "zstd-1", "zstd-3")]
     public string Codec { get; set; } = "";
 
     [GlobalSetup]
     public void Setup()
     {
         _batches = SampleExchanges.Batches(SampleExchanges.Requests(4096), BatchSize, static c => new EdgeBatch { Items = { c } });
-        _brotli = Codec.StartsWith("brotli", StringComparison.Ordinal) ? new StreamCompressor(Codec[^1] - '0', StreamCodecs.BrotliWindow) : null;
+        _stream = StreamCompressorFor(Codec);
     }
 
     [GlobalCleanup]
-    public void Cleanup() => _brotli?.Dispose();
+    public void Cleanup() => _stream?.Dispose();
 
     /// <summary>Compresses the next batch; returns its compressed size.</summary>
     [Benchmark]
     public int CompressBatch()
     {
         var batch = _batches[_next++ % _batches.Length];
-        return Compress(Codec, _brotli, batch);
+        return Compress(Codec, _stream, batch);
     }
 
-    internal static int Compress(string codec, StreamCompressor? brotli, byte[] batch)
+    /// <summary>The stream compressor a codec name ("brotli-2", "zstd-1") asks for; null for gzip (a fresh stream per message).</summary>
+    internal static StreamCompressor? StreamCompressorFor(string codec) => codec.Split('-') switch
     {
-        if (brotli is not null)
+        ["brotli", var quality] => new BrotliStreamCompressor(int.Parse(quality, System.Globalization.CultureInfo.InvariantCulture), StreamCodecs.BrotliWindow),
+        ["zstd", var level] => new ZstdStreamCompressor(int.Parse(level, System.Globalization.CultureInfo.InvariantCulture), StreamCodecs.ZstdWindowLog),
+        _ => null,
+    };
+
+    internal static int Compress(string codec, StreamCompressor? stream, byte[] batch)
+    {
+        if (stream is not null)
         {
-            var output = brotli.Compress(batch, out var length);
+            var output = stream.Compress(batch, out var length);
             ArrayPool<byte>.Shared.Return(output);
             return length;
         }

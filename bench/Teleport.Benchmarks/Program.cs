@@ -26,7 +26,7 @@ internal static class Program
         var requests = SampleExchanges.Requests(4096);
         var responses = SampleExchanges.Responses(4096);
         Console.WriteLine("codec     batch  request B/exchange (raw -> compressed)  response B/exchange (raw -> compressed)");
-        foreach (var codec in new[] { "none", "gzip-1", "gzip-6", "brotli-1", "brotli-2", "brotli-3", "brotli-4", "brotli-5" })
+        foreach (var codec in new[] { "none", "gzip-1", "gzip-6", "brotli-1", "brotli-2", "brotli-3", "brotli-4", "brotli-5", "zstd-1", "zstd-3" })
         {
             foreach (var size in new[] { 1, 16 })
             {
@@ -39,12 +39,12 @@ internal static class Program
 
     private static (long Raw, long Compressed) Measure(string codec, byte[][] batches)
     {
-        using var brotli = codec.StartsWith("brotli", StringComparison.Ordinal) ? new StreamCompressor(codec[^1] - '0', StreamCodecs.BrotliWindow) : null;
+        using var stream = CodecBenchmarks.StreamCompressorFor(codec);
         long raw = 0, compressed = 0;
         foreach (var batch in batches)
         {
             raw += batch.Length;
-            compressed += codec == "none" ? batch.Length : CodecBenchmarks.Compress(codec, brotli, batch);
+            compressed += codec == "none" ? batch.Length : CodecBenchmarks.Compress(codec, stream, batch);
         }
 
         return (raw, compressed);

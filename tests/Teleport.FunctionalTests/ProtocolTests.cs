@@ -21,6 +21,7 @@ public sealed class ProtocolTests(ITestOutputHelper output)
         Assert.Equal(1024UL * 1024, hello.MaxRequestBodyBytes);
         Assert.True(hello.MaxMessageBytes > 1024 * 1024);
         Assert.Contains("stream-compression/brotli", hello.Capabilities);
+        Assert.Contains("stream-compression/zstd", hello.Capabilities);
         Assert.Equal("", hello.StreamCompression);
     }
 
@@ -60,14 +61,25 @@ public sealed class ProtocolTests(ITestOutputHelper output)
     }
 
     [Fact]
+    public async Task Hello_EdgeListsZstdAndBrotli_AutoOriginAnswersZstd()
+    {
+        await using var origin = await TestServer.StartOriginAsync(output, new Uri("http://127.0.0.1:9"));
+        using var peer = new RawEdge(origin.Address);
+
+        var hello = await peer.HelloAsync(new EdgeHello { ProtocolVersion = 1, Capabilities = { "stream-compression/brotli", "stream-compression/zstd" } }).DefaultTimeout();
+
+        Assert.Equal("zstd", hello.StreamCompression);
+    }
+
+    [Fact]
     public async Task Hello_UnknownStreamCodec_AcceptedButItsCompressedBatchesRefused()
     {
         await using var origin = await TestServer.StartOriginAsync(output, new Uri("http://127.0.0.1:9"));
         using var peer = new RawEdge(origin.Address);
 
-        var hello = await peer.HelloAsync(new EdgeHello { ProtocolVersion = 1, StreamCompression = "zstd" }).DefaultTimeout();
-        Assert.DoesNotContain("stream-compression/zstd", hello.Capabilities);
-        await peer.Call.RequestStream.WriteAsync(new EdgeFrame { CompressedBatch = ByteString.CopyFromUtf8("zstd bytes") }).DefaultTimeout();
+        var hello = await peer.HelloAsync(new EdgeHello { ProtocolVersion = 1, StreamCompression = "x-unknown-codec" }).DefaultTimeout();
+        Assert.DoesNotContain("stream-compression/x-unknown-codec", hello.Capabilities);
+        await peer.Call.RequestStream.WriteAsync(new EdgeFrame { CompressedBatch = ByteString.CopyFromUtf8("x-unknown-codec bytes") }).DefaultTimeout();
         var error = await Assert.ThrowsAsync<RpcException>(() => peer.Call.ResponseStream.MoveNext()).DefaultTimeout();
 
         Assert.Equal(StatusCode.InvalidArgument, error.StatusCode);

@@ -58,13 +58,16 @@ public sealed class TunnelTests(ITestOutputHelper output)
         Assert.Empty(origin.ErrorLogs);
     }
 
-    [Fact]
-    public async Task ManyConcurrentRequests_BrotliBothWays_EachGetsItsOwnAnswer()
+    [Theory]
+    [InlineData("brotli", "brotli")]
+    [InlineData("zstd", "zstd")]
+    [InlineData("brotli", "auto")] // each direction its own codec: the edge sends Brotli, the origin zstd
+    public async Task ManyConcurrentRequests_StreamCodecs_EachGetsItsOwnAnswer(string edgeMode, string originMode)
     {
         var upstream = new EchoUpstream();
         await using var up = await TestServer.StartUpstreamAsync(output, upstream.Configure);
-        await using var origin = await TestServer.StartOriginAsync(output, up.Address, "--compression", "brotli");
-        await using var edge = await TestServer.StartEdgeAsync(output, origin.Address, "--compression", "brotli");
+        await using var origin = await TestServer.StartOriginAsync(output, up.Address, "--compression", originMode);
+        await using var edge = await TestServer.StartEdgeAsync(output, origin.Address, "--compression", edgeMode);
         using var client = edge.CreateClient();
 
         var results = await Task.WhenAll(Enumerable.Range(0, 300).Select(async i =>
@@ -80,6 +83,8 @@ public sealed class TunnelTests(ITestOutputHelper output)
             Assert.Equal(r.body, r.echoed);
         });
         Assert.True(edge.Counters.MessagesSent < edge.Counters.ItemsSent);
+        var expectedFromOrigin = originMode == "auto" ? "zstd" : originMode;
+        Assert.Contains(edge.Logs, l => l.Contains($"compression: edge sends {edgeMode}, origin sends {expectedFromOrigin}", StringComparison.Ordinal));
         Assert.Empty(edge.ErrorLogs);
         Assert.Empty(origin.ErrorLogs);
     }
@@ -136,6 +141,7 @@ public sealed class TunnelTests(ITestOutputHelper output)
     [Theory]
     [InlineData("gzip")]
     [InlineData("brotli")]
+    [InlineData("zstd")]
     [InlineData("none")]
     public async Task Compression_CompressibleTraffic_ShowsOnTheWire(string mode)
     {

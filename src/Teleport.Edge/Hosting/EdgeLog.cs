@@ -6,8 +6,8 @@ namespace Teleport.Edge;
 internal static partial class EdgeLog
 {
     [LoggerMessage(EventId = 1, EventName = "TunnelConnected", Level = LogLevel.Information,
-        Message = "Tunnel connected to {Origin} ({Agent}, protocol v{Version}).")]
-    public static partial void TunnelConnected(ILogger logger, Uri origin, string agent, uint version);
+        Message = "Tunnel connected to {Origin} ({Agent}, protocol v{Version}; compression: edge sends {Sending}, origin sends {Receiving}).")]
+    public static partial void TunnelConnected(ILogger logger, Uri origin, string agent, uint version, string sending, string receiving);
 
     [LoggerMessage(EventId = 2, EventName = "TunnelLost", Level = LogLevel.Warning,
         Message = "Tunnel to {Origin} lost: {Reason}. Open exchanges were answered 502; reconnecting.")]

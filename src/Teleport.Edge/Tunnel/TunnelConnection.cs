@@ -48,6 +48,7 @@ internal sealed class TunnelConnection : IAsyncDisposable
         _heartbeatTimeoutMs = (long)options.HeartbeatTimeout.TotalMilliseconds;
         _counters = counters;
         _logger = logger;
+        Sending = sending;
         Hello = hello;
         StreamsBodies = hello.Capabilities.Contains(Protocol.TunnelProtocol.StreamingCapability);
         CarriesUpgrades = StreamsBodies && hello.Capabilities.Contains(Protocol.TunnelProtocol.UpgradeCapability);
@@ -55,7 +56,7 @@ internal sealed class TunnelConnection : IAsyncDisposable
         UploadWindow = hello.ExchangeWindow == 0 ? Protocol.TunnelProtocol.DefaultExchangeWindow : (int)Math.Min(hello.ExchangeWindow, int.MaxValue);
         var limits = new BatchLimits(options.MaxBatchItems, options.MaxBatchBytes, options.MaxBatchDelay).FitTo(hello.MaxMessageBytes);
         _writer = new BatchWriter<EdgeFrame, EdgeItem>(CreateFrameBuilder(sending, options.CompressionLevel, out _compressor), limits, options.MaxPendingExchanges, counters);
-        _decoder = new BatchDecoder<OriginBatch>(OriginBatch.Parser, receiveLimit);
+        _decoder = new BatchDecoder<OriginBatch>(OriginBatch.Parser, hello.StreamCompression, receiveLimit);
         // A body travels whole in one message with its head, so the origin's message limit caps it too.
         var peerMessage = hello.MaxMessageBytes == 0 ? Protocol.TunnelProtocol.GrpcDefaultMaxMessageBytes : (long)hello.MaxMessageBytes;
         var fitsOneMessage = Math.Max(0, peerMessage - options.MaxRequestHeadersSize - RequestHeadRoom);
@@ -117,6 +118,9 @@ internal sealed class TunnelConnection : IAsyncDisposable
             return false;
         }
     }
+
+    /// <summary>How the edge compresses what it sends on this stream, as agreed in the hellos.</summary>
+    public TunnelCompression Sending { get; }
 
     /// <summary>Exchanges open on this stream.</summary>
     public int Pending => _pending.Count;
@@ -229,14 +233,14 @@ internal sealed class TunnelConnection : IAsyncDisposable
 
     private static FrameBuilder<EdgeFrame, EdgeItem> CreateFrameBuilder(TunnelCompression sending, System.IO.Compression.CompressionLevel level, out StreamCompressor? compressor)
     {
-        if (sending != TunnelCompression.Brotli)
+        if (!StreamCodecs.IsStreamCodec(sending))
         {
             compressor = null;
             var frame = new EdgeFrame { Batch = new EdgeBatch() };
             return new PlainFrameBuilder<EdgeFrame, EdgeItem>(frame, frame.Batch.Items);
         }
 
-        compressor = new StreamCompressor(StreamCodecs.BrotliQuality(level), StreamCodecs.BrotliWindow);
+        compressor = StreamCompressor.Create(StreamCodecs.NameOf(sending), level);
         var batch = new EdgeBatch();
         return new CompressedFrameBuilder<EdgeFrame, EdgeItem>(batch, batch.Items, new EdgeFrame(), static (f, payload) => f.CompressedBatch = payload, compressor);
     }
@@ -255,7 +259,7 @@ internal sealed class TunnelConnection : IAsyncDisposable
             var items = frame.KindCase switch
             {
                 OriginFrame.KindOneofCase.Batch => frame.Batch.Items,
-                OriginFrame.KindOneofCase.CompressedBatch when Hello.StreamCompression == StreamCodecs.Brotli => _decoder.Decode(frame.CompressedBatch).Items,
+                OriginFrame.KindOneofCase.CompressedBatch when Hello.StreamCompression.Length > 0 => _decoder.Decode(frame.CompressedBatch).Items,
                 _ => throw new InvalidOperationException($"Protocol violation: the origin sent {frame.KindCase} after its hello."),
             };
             // A plain batch arrives already decompressed by gRPC: one size pass per message gives its logical bytes.

@@ -69,7 +69,7 @@ internal sealed class TunnelLink
                 connection = await ConnectAsync(stoppingToken);
                 failures = 0;
                 _counters.StreamOpened();
-                EdgeLog.TunnelConnected(_logger, _origin, connection.Hello.Agent, connection.Hello.ProtocolVersion);
+                EdgeLog.TunnelConnected(_logger, _origin, connection.Hello.Agent, connection.Hello.ProtocolVersion, connection.Sending.ToString().ToLowerInvariant(), connection.Hello.StreamCompression is { Length: > 0 } codec ? codec : "gzip or none");
                 Volatile.Write(ref _current, connection);
                 _connected(connection);
 
@@ -159,8 +159,8 @@ internal sealed class TunnelLink
                     : throw new InvalidOperationException(tokenError));
             }
 
-            // gRPC compression is chosen when the call starts; Brotli, if the origin takes it, turns it off per message below.
-            if (_options.Compression is TunnelCompression.Gzip or TunnelCompression.Auto or TunnelCompression.Brotli)
+            // gRPC compression is chosen when the call starts; a stream codec, if the origin takes it, turns it off per message below.
+            if (_options.Compression != TunnelCompression.None)
             {
                 headers.Add(TunnelProtocol.ClientEncodingMetadataKey, GzipCompressionProvider.Name);
             }
@@ -174,8 +174,8 @@ internal sealed class TunnelLink
                     MaxMessageBytes = (uint)ReceiveLimit,
                     Agent = TunnelProtocol.Agent("teleport-edge"),
                     // What the edge will send if the origin lists the capability (otherwise it falls back or fails).
-                    StreamCompression = _options.Compression is TunnelCompression.Auto or TunnelCompression.Brotli ? StreamCodecs.Brotli : string.Empty,
-                    Capabilities = { StreamCodecs.Capability(StreamCodecs.Brotli), TunnelProtocol.DrainCapability, TunnelProtocol.StreamingCapability, TunnelProtocol.UpgradeCapability },
+                    StreamCompression = StreamCodecs.Preferred(_options.Compression),
+                    Capabilities = { StreamCodecs.Capability(StreamCodecs.Zstd), StreamCodecs.Capability(StreamCodecs.Brotli), TunnelProtocol.DrainCapability, TunnelProtocol.StreamingCapability, TunnelProtocol.UpgradeCapability },
                     ExchangeWindow = (uint)_options.BodyWindow,
                 },
             }, cancellationToken);
@@ -198,9 +198,12 @@ internal sealed class TunnelLink
                 throw new InvalidOperationException($"The origin wants to send '{answer.Hello.StreamCompression}' stream compression, which this edge cannot decode.");
             }
 
-            var sending = StreamCodecs.Resolve(_options.Compression, answer.Hello.Capabilities.Contains(StreamCodecs.Capability(StreamCodecs.Brotli)))
-                ?? throw new InvalidOperationException("The origin does not support brotli stream compression (--compression brotli); use --compression auto or gzip.");
-            if (sending == TunnelCompression.Brotli)
+            // The edge named one codec in its hello: it sends with that one or none (the origin decodes what the edge named).
+            var preferred = StreamCodecs.Preferred(_options.Compression);
+            var originTakesPreferred = preferred.Length > 0 && answer.Hello.Capabilities.Contains(StreamCodecs.Capability(preferred));
+            var sending = StreamCodecs.Resolve(_options.Compression, originTakesPreferred && preferred == StreamCodecs.Zstd, originTakesPreferred && preferred == StreamCodecs.Brotli)
+                ?? throw new InvalidOperationException($"The origin does not support {preferred} stream compression (--compression {preferred}); use --compression auto or gzip.");
+            if (StreamCodecs.IsStreamCodec(sending))
             {
                 // Compressed batches must not be compressed again by gRPC.
                 call.RequestStream.WriteOptions = new WriteOptions(WriteFlags.NoCompress);

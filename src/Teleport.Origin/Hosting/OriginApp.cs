@@ -33,8 +33,8 @@ internal static class OriginApp
             new("client-ca", S + nameof(OriginOptions.ClientCa), "FILE", "PEM file of the CA certificate(s) that edges' client certificates must chain to (mutual TLS); a handshake without a valid one is refused. Needs --tls-cert.", null),
             new("token-file", S + nameof(OriginOptions.TokenFile), "FILE", "File of the bearer tokens edges must send, one per line, all valid at once (rotation: add the new one, move the edges, remove the old one). Re-read when it changes. Without it, the TELEPORT_TOKEN variable holds the one token; tokens are never given on the command line.", null),
             new("allow-ip", S + nameof(OriginOptions.AllowIp), "CIDR", "A network edges may connect from, e.g. 203.0.113.0/24 or 2001:db8::/32; repeat for several. Other peers are disconnected before any byte is read, counted and logged. Default: any address.", null, Repeatable: true),
-            new("compression", S + nameof(OriginOptions.Compression), "auto|brotli|gzip|none", "Compression of what the origin sends. brotli keeps one compression context for the stream's life, so each exchange costs only what differs from earlier ones (needs a peer that supports it); gzip compresses each tunnel message alone (any gRPC peer); auto is brotli when the peer supports it, else gzip; none. Each side chooses for its own direction.", "auto"),
-            new("compression-level", S + nameof(OriginOptions.CompressionLevel), "LEVEL", "Fastest, Optimal or SmallestSize (gzip levels 1, 6, 9; brotli qualities 2, 4, 6).", "Fastest"),
+            new("compression", S + nameof(OriginOptions.Compression), "auto|zstd|brotli|gzip|none", "Compression of what the origin sends. zstd and brotli keep one compression context for the stream's life, so each exchange costs only what differs from earlier ones (need a peer that supports them; zstd costs less per message); gzip compresses each tunnel message alone (any gRPC peer); auto is zstd, else brotli, when the peer supports it, else gzip; none. Each side chooses for its own direction.", "auto"),
+            new("compression-level", S + nameof(OriginOptions.CompressionLevel), "LEVEL", "Fastest, Optimal or SmallestSize (zstd levels 1, 3, 9; brotli qualities 2, 4, 6; gzip levels 1, 6, 9).", "Fastest"),
             new("request-timeout", S + nameof(OriginOptions.RequestTimeout), "DURATION", "Longest wait for an upstream's response head (counted from the end of a streamed request body); then 504 (the edge may ask for less). A streamed response body may take as long as it needs.", "30s"),
             new("upstream-connect-timeout", S + nameof(OriginOptions.UpstreamConnectTimeout), "DURATION", "Longest wait for a TCP connection to an upstream; then 502.", "5s"),
             new("upstream-balance", S + nameof(OriginOptions.UpstreamBalance), "power-of-two|least-requests|round-robin", "How a request's upstream is chosen among the healthy ones: the less busy of two picked at random, the least busy, or in turn.", "power-of-two"),
@@ -162,7 +162,7 @@ internal static class OriginApp
         grpc.MaxReceiveMessageSize = BatchLimits.ReceiveLimit(options.MaxRequestBodySize, options.MaxBatchBytes);
         grpc.MaxSendMessageSize = null;
         grpc.CompressionProviders = [new GzipCompressionProvider(options.CompressionLevel)];
-        // Streams that agree on Brotli turn gRPC compression off for their messages (TunnelService).
+        // Streams that agree on a stream codec turn gRPC compression off for their messages (TunnelService).
         grpc.ResponseCompressionAlgorithm = options.Compression == TunnelCompression.None ? null : GzipCompressionProvider.Name;
         grpc.ResponseCompressionLevel = options.CompressionLevel;
         if (SharedTokens.Configured(options.TokenFile, Environment.GetEnvironmentVariable))

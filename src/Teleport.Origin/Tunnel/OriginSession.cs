@@ -76,7 +76,7 @@ internal sealed class OriginSession
         // Room for every running exchange's answer plus as many refusals; beyond that answering (and so reading) waits.
         _writer = new BatchWriter<OriginFrame, OriginItem>(CreateFrameBuilder(sending, options.CompressionLevel, out _compressor), limits, 2 * options.MaxConcurrentExchanges, counters);
         // An edge announcing a codec this origin does not list must not send compressed batches: without a decoder they are refused.
-        _decoder = hello.StreamCompression == StreamCodecs.Brotli ? new BatchDecoder<EdgeBatch>(EdgeBatch.Parser, receiveLimit) : null;
+        _decoder = StreamCodecs.CanDecode(hello.StreamCompression) && hello.StreamCompression.Length > 0 ? new BatchDecoder<EdgeBatch>(EdgeBatch.Parser, hello.StreamCompression, receiveLimit) : null;
     }
 
     /// <summary>
@@ -192,14 +192,14 @@ internal sealed class OriginSession
 
     private static FrameBuilder<OriginFrame, OriginItem> CreateFrameBuilder(TunnelCompression sending, System.IO.Compression.CompressionLevel level, out StreamCompressor? compressor)
     {
-        if (sending != TunnelCompression.Brotli)
+        if (!StreamCodecs.IsStreamCodec(sending))
         {
             compressor = null;
             var frame = new OriginFrame { Batch = new OriginBatch() };
             return new PlainFrameBuilder<OriginFrame, OriginItem>(frame, frame.Batch.Items);
         }
 
-        compressor = new StreamCompressor(StreamCodecs.BrotliQuality(level), StreamCodecs.BrotliWindow);
+        compressor = StreamCompressor.Create(StreamCodecs.NameOf(sending), level);
         var batch = new OriginBatch();
         return new CompressedFrameBuilder<OriginFrame, OriginItem>(batch, batch.Items, new OriginFrame(), static (f, payload) => f.CompressedBatch = payload, compressor);
     }

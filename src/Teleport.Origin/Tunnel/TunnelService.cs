@@ -75,10 +75,10 @@ internal sealed class TunnelService : global::Teleport.Protocol.V1.Tunnel.Tunnel
             throw;
         }
 
-        var sending = StreamCodecs.Resolve(_options.Compression, hello.Capabilities.Contains(StreamCodecs.Capability(StreamCodecs.Brotli)))
+        var sending = StreamCodecs.Resolve(_options.Compression, hello.Capabilities.Contains(StreamCodecs.Capability(StreamCodecs.Zstd)), hello.Capabilities.Contains(StreamCodecs.Capability(StreamCodecs.Brotli)))
             ?? throw new RpcException(new Status(StatusCode.FailedPrecondition,
-                $"this origin sends brotli stream compression (--compression brotli), which the edge does not accept; its capabilities: [{string.Join(", ", hello.Capabilities)}]"));
-        if (sending == TunnelCompression.Brotli)
+                $"this origin sends {StreamCodecs.NameOf(_options.Compression)} stream compression (--compression {StreamCodecs.NameOf(_options.Compression)}), which the edge does not accept; its capabilities: [{string.Join(", ", hello.Capabilities)}]"));
+        if (StreamCodecs.IsStreamCodec(sending))
         {
             // Compressed batches must not be compressed again by gRPC.
             responseStream.WriteOptions = new WriteOptions(WriteFlags.NoCompress);
@@ -91,7 +91,7 @@ internal sealed class TunnelService : global::Teleport.Protocol.V1.Tunnel.Tunnel
                 ProtocolVersion = TunnelProtocol.Version,
                 MaxMessageBytes = (uint)ReceiveLimit,
                 StreamCompression = StreamCodecs.NameOf(sending),
-                Capabilities = { StreamCodecs.Capability(StreamCodecs.Brotli), TunnelProtocol.HeartbeatCapability, TunnelProtocol.StreamingCapability, TunnelProtocol.UpgradeCapability },
+                Capabilities = { StreamCodecs.Capability(StreamCodecs.Zstd), StreamCodecs.Capability(StreamCodecs.Brotli), TunnelProtocol.HeartbeatCapability, TunnelProtocol.StreamingCapability, TunnelProtocol.UpgradeCapability },
                 MaxRequestBodyBytes = (ulong)_options.MaxRequestBodySize,
                 MaxConcurrentExchanges = (uint)_options.MaxConcurrentExchanges,
                 ExchangeWindow = (uint)_options.BodyWindow,

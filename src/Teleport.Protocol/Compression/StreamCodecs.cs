@@ -5,28 +5,49 @@ namespace Teleport.Protocol.Compression;
 /// <summary>The stream codecs this build speaks, by their names in the hellos.</summary>
 internal static class StreamCodecs
 {
+    /// <summary>Zstandard (RFC 8878), one frame per direction, flushed at the end of every message.</summary>
+    public const string Zstd = "zstd";
+
     /// <summary>Brotli (RFC 7932), one context per direction, flushed at the end of every message.</summary>
     public const string Brotli = "brotli";
 
-    /// <summary>The capability a peer lists when it can decode <paramref name="codec"/>.</summary>
-    public static string Capability(string codec) => "stream-compression/" + codec;
+    /// <summary>log2 of the zstd window the compressor uses: matches reach 4 MiB back, as with Brotli.</summary>
+    public const int ZstdWindowLog = 22;
+
+    /// <summary>log2 of the largest zstd window a peer may make this side hold (the contract's limit).</summary>
+    public const int ZstdMaxWindowLog = 23;
 
     /// <summary>log2 of the Brotli window: matches reach 4 MiB back, Brotli's own default.</summary>
     public const int BrotliWindow = 22;
 
+    /// <summary>The capability a peer lists when it can decode <paramref name="codec"/>.</summary>
+    public static string Capability(string codec) => "stream-compression/" + codec;
+
     /// <summary>The codec name a side announces for its mode; empty for plain batches.</summary>
-    public static string NameOf(TunnelCompression mode) => mode == TunnelCompression.Brotli ? Brotli : string.Empty;
+    public static string NameOf(TunnelCompression mode) => mode switch
+    {
+        TunnelCompression.Zstd => Zstd,
+        TunnelCompression.Brotli => Brotli,
+        _ => string.Empty,
+    };
+
+    /// <summary>The codec an edge names in its hello for its configured mode: the one it will send with if the origin lists it.</summary>
+    public static string Preferred(TunnelCompression configured) => configured == TunnelCompression.Auto ? Zstd : NameOf(configured);
+
+    /// <summary>Whether <paramref name="mode"/> sends compressed batches with a stream codec.</summary>
+    public static bool IsStreamCodec(TunnelCompression mode) => mode is TunnelCompression.Zstd or TunnelCompression.Brotli;
 
     /// <summary>Whether this build can decode <paramref name="codec"/> (empty: plain batches).</summary>
-    public static bool CanDecode(string codec) => codec.Length == 0 || codec == Brotli;
+    public static bool CanDecode(string codec) => codec.Length == 0 || codec is Zstd or Brotli;
 
     /// <summary>
-    /// What a side sends with, from its configured mode and whether the peer listed the Brotli
-    /// capability; null when the configuration demands Brotli and the peer cannot decode it.
+    /// What a side sends with, from its configured mode and the codecs the peer listed; null when the
+    /// configuration demands a codec the peer cannot decode. Auto takes zstd, then Brotli, then gzip.
     /// </summary>
-    public static TunnelCompression? Resolve(TunnelCompression configured, bool peerDecodesBrotli) => configured switch
+    public static TunnelCompression? Resolve(TunnelCompression configured, bool peerDecodesZstd, bool peerDecodesBrotli) => configured switch
     {
-        TunnelCompression.Auto => peerDecodesBrotli ? TunnelCompression.Brotli : TunnelCompression.Gzip,
+        TunnelCompression.Auto => peerDecodesZstd ? TunnelCompression.Zstd : peerDecodesBrotli ? TunnelCompression.Brotli : TunnelCompression.Gzip,
+        TunnelCompression.Zstd when !peerDecodesZstd => null,
         TunnelCompression.Brotli when !peerDecodesBrotli => null,
         _ => configured,
     };
@@ -42,5 +63,17 @@ internal static class StreamCodecs
         CompressionLevel.Fastest => 2,
         CompressionLevel.SmallestSize => 6,
         _ => 4,
+    };
+
+    /// <summary>
+    /// zstd level for a configured level: 1, 3 or 9. Level 1 is both the fastest and, on tunnel traffic (many
+    /// similar small messages), as small as 3 (bench/: CodecBenchmarks, and `ratios`).
+    /// </summary>
+    public static int ZstdLevel(CompressionLevel level) => level switch
+    {
+        CompressionLevel.NoCompression => 1,
+        CompressionLevel.Fastest => 1,
+        CompressionLevel.SmallestSize => 9,
+        _ => 3,
     };
 }

@@ -1,25 +1,26 @@
 using System.Buffers;
 using System.IO.Compression;
+using ZstdSharp;
+using ZstdSharp.Unsafe;
 
 namespace Teleport.Protocol.Compression;
 
 /// <summary>
 /// One direction's compression context for the whole life of a tunnel stream: every message is
-/// compressed against everything sent before it (Brotli with a flush at the end of each message, as
+/// compressed against everything sent before it (flushed at the end of each message, as
 /// WebSocket permessage-deflate does with context takeover), so an exchange that resembles earlier
 /// ones costs only its differences.
 /// </summary>
 /// <remarks>Not thread-safe: used by the stream's single writer loop only.</remarks>
-internal sealed class StreamCompressor : IDisposable
+internal abstract class StreamCompressor : IDisposable
 {
-    private BrotliEncoder _encoder;
-
-    /// <param name="quality">Brotli quality, 0 (fastest) to 11 (smallest).</param>
-    /// <param name="window">Brotli window, 10 to 24: log2 of how far back a match may reach.</param>
-    public StreamCompressor(int quality, int window)
+    /// <summary>The compressor of <paramref name="codec"/> (a <see cref="StreamCodecs"/> name) at <paramref name="level"/>.</summary>
+    public static StreamCompressor Create(string codec, CompressionLevel level) => codec switch
     {
-        _encoder = new BrotliEncoder(quality, window);
-    }
+        StreamCodecs.Zstd => new ZstdStreamCompressor(StreamCodecs.ZstdLevel(level), StreamCodecs.ZstdWindowLog),
+        StreamCodecs.Brotli => new BrotliStreamCompressor(StreamCodecs.BrotliQuality(level), StreamCodecs.BrotliWindow),
+        _ => throw new ArgumentOutOfRangeException(nameof(codec), codec, "not a stream codec"),
+    };
 
     /// <summary>
     /// Compresses <paramref name="input"/> and flushes, so the receiver can decode it without
@@ -33,10 +34,10 @@ internal sealed class StreamCompressor : IDisposable
         {
             while (true)
             {
-                var status = _encoder.Compress(input, output.AsSpan(length), out var consumed, out var written, isFinalBlock: false);
+                var status = Encode(input, output.AsSpan(length), out var consumed, out var written);
                 input = input[consumed..];
                 length += written;
-                if (status == OperationStatus.DestinationTooSmall)
+                if (status == OperationStatus.DestinationTooSmall || (!input.IsEmpty && length == output.Length))
                 {
                     output = Grow(output, length);
                     continue;
@@ -44,7 +45,7 @@ internal sealed class StreamCompressor : IDisposable
 
                 if (status != OperationStatus.Done)
                 {
-                    throw new InvalidOperationException($"Brotli compression failed: {status}.");
+                    throw new InvalidOperationException($"Stream compression failed: {status}.");
                 }
 
                 break;
@@ -52,7 +53,7 @@ internal sealed class StreamCompressor : IDisposable
 
             while (true)
             {
-                var status = _encoder.Flush(output.AsSpan(length), out var written);
+                var status = Flush(output.AsSpan(length), out var written);
                 length += written;
                 if (status == OperationStatus.Done)
                 {
@@ -61,7 +62,7 @@ internal sealed class StreamCompressor : IDisposable
 
                 if (status != OperationStatus.DestinationTooSmall)
                 {
-                    throw new InvalidOperationException($"Brotli flush failed: {status}.");
+                    throw new InvalidOperationException($"Stream compression flush failed: {status}.");
                 }
 
                 output = Grow(output, length);
@@ -74,7 +75,7 @@ internal sealed class StreamCompressor : IDisposable
         }
     }
 
-    public void Dispose() => _encoder.Dispose();
+    public abstract void Dispose();
 
     internal static byte[] Grow(byte[] buffer, int used)
     {
@@ -83,4 +84,42 @@ internal sealed class StreamCompressor : IDisposable
         ArrayPool<byte>.Shared.Return(buffer);
         return larger;
     }
+
+    /// <summary>Takes what fits of <paramref name="input"/>; Done once all of it is taken.</summary>
+    protected abstract OperationStatus Encode(ReadOnlySpan<byte> input, Span<byte> output, out int consumed, out int written);
+
+    /// <summary>Writes out everything taken so far; DestinationTooSmall while more is left.</summary>
+    protected abstract OperationStatus Flush(Span<byte> output, out int written);
+}
+
+/// <summary>Brotli (RFC 7932), flushed with BROTLI_OPERATION_FLUSH at the end of each message.</summary>
+internal sealed class BrotliStreamCompressor(int quality, int window) : StreamCompressor
+{
+    private BrotliEncoder _encoder = new(quality, window);
+
+    public override void Dispose() => _encoder.Dispose();
+
+    protected override OperationStatus Encode(ReadOnlySpan<byte> input, Span<byte> output, out int consumed, out int written)
+        => _encoder.Compress(input, output, out consumed, out written, isFinalBlock: false);
+
+    protected override OperationStatus Flush(Span<byte> output, out int written) => _encoder.Flush(output, out written);
+}
+
+/// <summary>Zstandard (RFC 8878): one frame for the stream's life, flushed with ZSTD_e_flush at the end of each message.</summary>
+internal sealed class ZstdStreamCompressor : StreamCompressor
+{
+    private readonly Compressor _compressor;
+
+    public ZstdStreamCompressor(int level, int windowLog)
+    {
+        _compressor = new Compressor(level);
+        _compressor.SetParameter(ZSTD_cParameter.ZSTD_c_windowLog, windowLog);
+    }
+
+    public override void Dispose() => _compressor.Dispose();
+
+    protected override OperationStatus Encode(ReadOnlySpan<byte> input, Span<byte> output, out int consumed, out int written)
+        => _compressor.WrapStream(input, output, out consumed, out written, isFinalBlock: false);
+
+    protected override OperationStatus Flush(Span<byte> output, out int written) => _compressor.FlushStream(output, out written);
 }

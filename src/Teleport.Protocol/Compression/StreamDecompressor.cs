@@ -1,21 +1,24 @@
 using System.Buffers;
 using System.IO.Compression;
+using ZstdSharp;
+using ZstdSharp.Unsafe;
 
 namespace Teleport.Protocol.Compression;
 
 /// <summary>The receiving end of a <see cref="StreamCompressor"/>: one context for the stream's life.</summary>
 /// <remarks>Not thread-safe: used by the stream's single reader loop only.</remarks>
-internal sealed class StreamDecompressor : IDisposable
+/// <param name="maxOutput">Largest decompressed message accepted; more is a protocol violation.</param>
+internal abstract class StreamDecompressor(int maxOutput) : IDisposable
 {
-    private readonly int _maxOutput;
-    private BrotliDecoder _decoder;
+    private readonly int _maxOutput = maxOutput;
 
-    /// <param name="maxOutput">Largest decompressed message accepted; more is a protocol violation.</param>
-    public StreamDecompressor(int maxOutput)
+    /// <summary>The decompressor of <paramref name="codec"/> (a <see cref="StreamCodecs"/> name).</summary>
+    public static StreamDecompressor Create(string codec, int maxOutput) => codec switch
     {
-        _maxOutput = maxOutput;
-        _decoder = new BrotliDecoder();
-    }
+        StreamCodecs.Zstd => new ZstdStreamDecompressor(maxOutput),
+        StreamCodecs.Brotli => new BrotliStreamDecompressor(maxOutput),
+        _ => throw new ArgumentOutOfRangeException(nameof(codec), codec, "not a stream codec"),
+    };
 
     /// <summary>
     /// Decompresses one message. Returns a pooled array; the message is its first <paramref name="length"/> bytes.
@@ -29,7 +32,7 @@ internal sealed class StreamDecompressor : IDisposable
         {
             while (true)
             {
-                var status = _decoder.Decompress(input, output.AsSpan(length), out var consumed, out var written);
+                var status = Decode(input, output.AsSpan(length), out var consumed, out var written);
                 input = input[consumed..];
                 length += written;
                 if (length > _maxOutput)
@@ -74,5 +77,35 @@ internal sealed class StreamDecompressor : IDisposable
         }
     }
 
-    public void Dispose() => _decoder.Dispose();
+    public abstract void Dispose();
+
+    /// <summary>Decodes what it can; InvalidData for bytes that do not continue the stream, Done when the stream has ended.</summary>
+    protected abstract OperationStatus Decode(ReadOnlySpan<byte> input, Span<byte> output, out int consumed, out int written);
+}
+
+internal sealed class BrotliStreamDecompressor(int maxOutput) : StreamDecompressor(maxOutput)
+{
+    private BrotliDecoder _decoder;
+
+    public override void Dispose() => _decoder.Dispose();
+
+    protected override OperationStatus Decode(ReadOnlySpan<byte> input, Span<byte> output, out int consumed, out int written)
+        => _decoder.Decompress(input, output, out consumed, out written);
+}
+
+internal sealed class ZstdStreamDecompressor : StreamDecompressor
+{
+    private readonly Decompressor _decompressor = new();
+
+    public ZstdStreamDecompressor(int maxOutput)
+        : base(maxOutput)
+    {
+        // A peer's frame may not make this side hold a window larger than the contract allows: such a frame is invalid data.
+        _decompressor.SetParameter(ZSTD_dParameter.ZSTD_d_windowLogMax, StreamCodecs.ZstdMaxWindowLog);
+    }
+
+    public override void Dispose() => _decompressor.Dispose();
+
+    protected override OperationStatus Decode(ReadOnlySpan<byte> input, Span<byte> output, out int consumed, out int written)
+        => _decompressor.UnwrapStream(input, output, out consumed, out written);
 }

@@ -6,7 +6,8 @@ namespace Teleport.Protocol.Framing;
 
 /// <summary>Reads batches sent by a <see cref="CompressedFrameBuilder{TFrame,TItem}"/>.</summary>
 /// <remarks>Not thread-safe: used by the stream's single reader loop only.</remarks>
-internal sealed class BatchDecoder<TBatch>(MessageParser<TBatch> parser, int maxMessageBytes) : IDisposable
+/// <param name="codec">The stream codec the peer sends with (a <see cref="StreamCodecs"/> name).</param>
+internal sealed class BatchDecoder<TBatch>(MessageParser<TBatch> parser, string codec, int maxMessageBytes) : IDisposable
     where TBatch : IMessage<TBatch>
 {
     private StreamDecompressor? _decompressor;
@@ -18,7 +19,7 @@ internal sealed class BatchDecoder<TBatch>(MessageParser<TBatch> parser, int max
     /// <exception cref="InvalidDataException">The bytes do not continue the stream or do not parse.</exception>
     public TBatch Decode(ByteString payload)
     {
-        _decompressor ??= new StreamDecompressor(maxMessageBytes);
+        _decompressor ??= StreamDecompressor.Create(codec, maxMessageBytes);
         var buffer = _decompressor.Decompress(payload.Span, out var length);
         DecodedBytes = length;
         try

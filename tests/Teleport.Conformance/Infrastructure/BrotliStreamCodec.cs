@@ -7,10 +7,12 @@ namespace Teleport.Conformance.Infrastructure;
 /// The "stream-compression/brotli" codec written from docs/protocol.md alone (not our library's): one
 /// Brotli context per direction for the stream's life, flushed at the end of every message, never finished.
 /// </summary>
-internal sealed class BrotliStreamCodec : IDisposable
+internal sealed class BrotliStreamCodec : IStreamCodec
 {
     private BrotliEncoder _encoder = new(quality: 4, window: 22);
     private BrotliDecoder _decoder;
+
+    public string Name => "brotli";
 
     public byte[] Compress(ReadOnlySpan<byte> message)
     {

@@ -15,7 +15,7 @@ internal sealed class RawEdge : IDisposable
     private const string SendEncodingKey = "grpc-internal-encoding-request";
 
     private readonly GrpcChannel _channel;
-    private BrotliStreamCodec? _codec;
+    private IStreamCodec? _codec;
 
     /// <param name="maxReceiveBytes">The receive limit, as announced in this edge's hello.</param>
     /// <param name="gzip">Send every message gzip-compressed (grpc-encoding: gzip).</param>
@@ -43,9 +43,9 @@ internal sealed class RawEdge : IDisposable
         Assert.True(await Call.ResponseStream.MoveNext().DefaultTimeout(), "The origin ended the stream instead of answering the hello.");
         var first = Call.ResponseStream.Current;
         Assert.Equal(OriginFrame.KindOneofCase.Hello, first.KindCase);
-        if (first.Hello.StreamCompression == "brotli")
+        if (first.Hello.StreamCompression.Length > 0)
         {
-            _codec = new BrotliStreamCodec();
+            _codec = IStreamCodec.Create(first.Hello.StreamCompression);
         }
 
         return first.Hello;
@@ -57,8 +57,8 @@ internal sealed class RawEdge : IDisposable
     public Task SendAsync(params EdgeItem[] items)
         => Call.RequestStream.WriteAsync(new EdgeFrame { Batch = new EdgeBatch { Items = { items } } }).DefaultTimeout();
 
-    /// <summary>Sends the items as one compressed_batch of the brotli stream codec (needs a codec announced in the hello).</summary>
-    public Task SendCompressedAsync(BrotliStreamCodec codec, params EdgeItem[] items)
+    /// <summary>Sends the items as one compressed_batch of a stream codec (needs the codec announced in the hello).</summary>
+    public Task SendCompressedAsync(IStreamCodec codec, params EdgeItem[] items)
         => Call.RequestStream.WriteAsync(new EdgeFrame { CompressedBatch = ByteString.CopyFrom(codec.Compress(new EdgeBatch { Items = { items } }.ToByteArray())) }).DefaultTimeout();
 
     /// <summary>Reads messages until <paramref name="count"/> items have arrived; returns them in arrival order.</summary>

@@ -1,4 +1,5 @@
 using System.Buffers;
+using System.IO.Compression;
 using System.Text;
 using Google.Protobuf;
 using Teleport.Protocol.Compression;
@@ -9,11 +10,13 @@ namespace Teleport.Tests.Compression;
 
 public sealed class StreamCodecTests
 {
-    [Fact]
-    public void RoundTrip_ManyMessagesOfAllSizes_EachDecodesToItsInput()
+    [Theory]
+    [InlineData("brotli")]
+    [InlineData("zstd")]
+    public void RoundTrip_ManyMessagesOfAllSizes_EachDecodesToItsInput(string codec)
     {
-        using var compressor = new StreamCompressor(quality: 1, window: 22);
-        using var decompressor = new StreamDecompressor(maxOutput: 1 << 22);
+        using var compressor = StreamCompressor.Create(codec, CompressionLevel.Fastest);
+        using var decompressor = StreamDecompressor.Create(codec, maxOutput: 1 << 22);
         var random = new Random(7);
         for (var i = 0; i < 400; i++)
         {
@@ -35,10 +38,12 @@ public sealed class StreamCodecTests
         }
     }
 
-    [Fact]
-    public void Compress_RepeatedContent_LaterMessagesCostOnlyTheirDifferences()
+    [Theory]
+    [InlineData("brotli")]
+    [InlineData("zstd")]
+    public void Compress_RepeatedContent_LaterMessagesCostOnlyTheirDifferences(string codec)
     {
-        using var compressor = new StreamCompressor(quality: 5, window: 22);
+        using var compressor = StreamCompressor.Create(codec, CompressionLevel.Fastest);
         var noise = new byte[3000];
         new Random(3).NextBytes(noise);
         var message = Encoding.ASCII.GetBytes(Convert.ToBase64String(noise));
@@ -52,29 +57,35 @@ public sealed class StreamCodecTests
         Assert.True(secondLength < firstLength / 10, $"first {firstLength} B, second {secondLength} B");
     }
 
-    [Fact]
-    public void Decompress_Garbage_ThrowsInvalidData()
+    [Theory]
+    [InlineData("brotli")]
+    [InlineData("zstd")]
+    public void Decompress_Garbage_ThrowsInvalidData(string codec)
     {
-        using var decompressor = new StreamDecompressor(maxOutput: 1 << 20);
+        using var decompressor = StreamDecompressor.Create(codec, maxOutput: 1 << 20);
 
-        Assert.Throws<InvalidDataException>(() => decompressor.Decompress(Encoding.ASCII.GetBytes("this is not brotli at all, not even close"), out _));
+        Assert.Throws<InvalidDataException>(() => decompressor.Decompress(Encoding.ASCII.GetBytes("this is not compressed at all, not even close"), out _));
     }
 
-    [Fact]
-    public void Decompress_ExpandingBeyondLimit_ThrowsInvalidData()
+    [Theory]
+    [InlineData("brotli")]
+    [InlineData("zstd")]
+    public void Decompress_ExpandingBeyondLimit_ThrowsInvalidData(string codec)
     {
-        using var compressor = new StreamCompressor(quality: 5, window: 22);
-        using var decompressor = new StreamDecompressor(maxOutput: 10_000);
+        using var compressor = StreamCompressor.Create(codec, CompressionLevel.Optimal);
+        using var decompressor = StreamDecompressor.Create(codec, maxOutput: 10_000);
         var compressed = compressor.Compress(new byte[100_000], out var length);
 
         Assert.Throws<InvalidDataException>(() => decompressor.Decompress(compressed.AsSpan(0, length), out _));
     }
 
-    [Fact]
-    public void BatchDecoder_CompressedFrames_YieldTheItemsInOrder()
+    [Theory]
+    [InlineData("brotli")]
+    [InlineData("zstd")]
+    public void BatchDecoder_CompressedFrames_YieldTheItemsInOrder(string codec)
     {
-        using var compressor = new StreamCompressor(quality: 1, window: 22);
-        using var decoder = new BatchDecoder<EdgeBatch>(EdgeBatch.Parser, 1 << 20);
+        using var compressor = StreamCompressor.Create(codec, CompressionLevel.Fastest);
+        using var decoder = new BatchDecoder<EdgeBatch>(EdgeBatch.Parser, codec, 1 << 20);
         var batch = new EdgeBatch();
         var frame = new EdgeFrame();
         var builder = new CompressedFrameBuilder<EdgeFrame, EdgeItem>(batch, batch.Items, frame, static (f, p) => f.CompressedBatch = p, compressor);
@@ -96,5 +107,42 @@ public sealed class StreamCodecTests
             Assert.Equal($"/r/{round}/4", decoded.Items[4].RequestStart.PathAndQuery);
             Assert.Empty(builder.Items);
         }
+    }
+
+    [Fact]
+    public void Decompress_ZstdFrameWithAWindowBeyondTheContract_ThrowsInvalidData()
+    {
+        // A peer may not make the receiver hold more than 2^23 bytes of history.
+        using var compressor = new ZstdSharp.Compressor(1);
+        compressor.SetParameter(ZstdSharp.Unsafe.ZSTD_cParameter.ZSTD_c_windowLog, StreamCodecs.ZstdMaxWindowLog + 1);
+        var output = new byte[1024];
+        compressor.WrapStream(Encoding.ASCII.GetBytes(new string('x', 500)), output, out _, out var written, isFinalBlock: false);
+        compressor.FlushStream(output.AsSpan(written), out var flushed);
+        using var decompressor = StreamDecompressor.Create(StreamCodecs.Zstd, maxOutput: 1 << 20);
+
+        Assert.Throws<InvalidDataException>(() => decompressor.Decompress(output.AsSpan(0, written + flushed), out _));
+    }
+
+    [Fact]
+    public void Compress_SmallSimilarMessages_ZstdCostsLessPerMessageThanBrotli()
+    {
+        // Why auto prefers zstd: its entropy tables carry over between flushes, Brotli's are sent again with each one.
+        var sizes = new Dictionary<string, int>();
+        foreach (var codec in new[] { StreamCodecs.Brotli, StreamCodecs.Zstd })
+        {
+            using var compressor = StreamCompressor.Create(codec, CompressionLevel.Fastest);
+            var total = 0;
+            for (var i = 0; i < 200; i++)
+            {
+                var message = Encoding.ASCII.GetBytes($"GET /foo/bar HTTP/1.1 id={100000 + i} Host: foobar X-Forwarded-For: 127.0.0.1");
+                var compressed = compressor.Compress(message, out var length);
+                ArrayPool<byte>.Shared.Return(compressed);
+                total += i >= 100 ? length : 0;
+            }
+
+            sizes[codec] = total;
+        }
+
+        Assert.True(sizes[StreamCodecs.Zstd] < sizes[StreamCodecs.Brotli], $"zstd {sizes[StreamCodecs.Zstd]} B, brotli {sizes[StreamCodecs.Brotli]} B for 100 messages");
     }
 }
