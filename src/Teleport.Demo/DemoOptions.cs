@@ -26,7 +26,7 @@ internal sealed record DemoOptions
           --requests N          Requests to send (default: 5000).
           --concurrency N       Requests in flight at once, one client connection each (default: 64).
           --compression MODE    Passed to both edge and origin: what their --compression accepts,
-                                auto, zstd, brotli, gzip or none (default: auto).
+                                auto, brotli, zstd, gzip or none (default: auto).
           --serve               After the run, keep serving and print the edge's address and a curl line
                                 until Ctrl+C.
           -h, --help            Show this help and exit.
@@ -41,7 +41,7 @@ internal sealed record DemoOptions
 
     private const string S = "Demo:";
 
-    /// <summary>What the edge's --compression accepts ("auto|zstd|brotli|gzip|none"), taken from its definition so the two cannot drift.</summary>
+    /// <summary>What the edge's --compression accepts ("auto|brotli|zstd|gzip|none"), taken from its definition so the two cannot drift.</summary>
     private static readonly string[] CompressionModes = EdgeApp.Definition.Options.First(o => o.Name == "compression").ValueName.Split('|');
 
     private static readonly CliOption[] Options =

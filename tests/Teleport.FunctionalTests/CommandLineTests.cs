@@ -44,7 +44,7 @@ public sealed class CommandLineTests
 
         Assert.Equal(2, exitCode);
         Assert.Single(stderr.TrimEnd().Split('\n'));
-        Assert.StartsWith("teleport-edge: invalid value 'zip' for --compression (expected auto|zstd|brotli|gzip|none", stderr);
+        Assert.StartsWith("teleport-edge: invalid value 'zip' for --compression (expected auto|brotli|zstd|gzip|none", stderr);
     }
 
     [Fact]

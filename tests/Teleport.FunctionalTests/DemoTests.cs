@@ -7,7 +7,7 @@ public sealed class DemoTests
 {
     [Theory]
     [InlineData("gzip")]
-    [InlineData("auto")]
+    [InlineData("zstd")]
     public async Task Demo_RunsTrafficThroughTheTunnel_ReportsSavingsAndExitsZero(string compression)
     {
         var (exitCode, stdout, stderr) = await ServiceProcess.RunAsync("Teleport.Demo", "--requests", "400", "--concurrency", "16", "--compression", compression);

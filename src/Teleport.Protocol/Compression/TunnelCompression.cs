@@ -4,7 +4,7 @@ namespace Teleport.Protocol.Compression;
 internal enum TunnelCompression
 {
     /// <summary>
-    /// <see cref="Zstd"/> when the peer announced it can decode it, else <see cref="Brotli"/> when it can,
+    /// <see cref="Brotli"/> when the peer announced it can decode it, else <see cref="Zstd"/> when it can,
     /// <see cref="Gzip"/> otherwise: the smallest mode that works with any conforming peer.
     /// </summary>
     Auto,
@@ -19,8 +19,9 @@ internal enum TunnelCompression
     Brotli,
 
     /// <summary>
-    /// Zstandard with one frame for the stream's life ("stream-compression/zstd"): like <see cref="Brotli"/>, but
-    /// it costs less per message (its entropy tables carry over between flushes). Needs a peer that announced the capability.
+    /// Zstandard with one frame for the stream's life ("stream-compression/zstd"): like <see cref="Brotli"/>, fewer
+    /// bytes per small message (its entropy tables carry over between flushes), but its fast levels miss repeats far
+    /// back that Brotli finds. Needs a peer that announced the capability.
     /// </summary>
     Zstd,
 

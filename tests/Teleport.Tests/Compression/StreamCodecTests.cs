@@ -126,7 +126,7 @@ public sealed class StreamCodecTests
     [Fact]
     public void Compress_SmallSimilarMessages_ZstdCostsLessPerMessageThanBrotli()
     {
-        // Why auto prefers zstd: its entropy tables carry over between flushes, Brotli's are sent again with each one.
+        // zstd's entropy tables carry over between flushes; Brotli sends its prefix codes again with each one.
         var sizes = new Dictionary<string, int>();
         foreach (var codec in new[] { StreamCodecs.Brotli, StreamCodecs.Zstd })
         {

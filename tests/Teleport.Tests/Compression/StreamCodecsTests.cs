@@ -6,7 +6,7 @@ namespace Teleport.Tests.Compression;
 public sealed class StreamCodecsTests
 {
     [Theory]
-    [InlineData("Auto", true, true, "Zstd")]
+    [InlineData("Auto", true, true, "Brotli")]
     [InlineData("Auto", false, true, "Brotli")]
     [InlineData("Auto", true, false, "Zstd")]
     [InlineData("Auto", false, false, "Gzip")]
@@ -25,7 +25,7 @@ public sealed class StreamCodecsTests
         => Assert.Null(StreamCodecs.Resolve(Enum.Parse<TunnelCompression>(configured), peerDecodesZstd, peerDecodesBrotli));
 
     [Theory]
-    [InlineData("Auto", "zstd")]
+    [InlineData("Auto", "brotli")]
     [InlineData("Zstd", "zstd")]
     [InlineData("Brotli", "brotli")]
     [InlineData("Gzip", "")]
