@@ -14,16 +14,23 @@ namespace Teleport.FunctionalTests;
 /// <summary>A real gRPC service behind the tunnel: its status travels in HTTP/2 trailers.</summary>
 public sealed class GrpcUpstreamTests(ITestOutputHelper output)
 {
+    /// <summary>An h2c gRPC server with <paramref name="health"/> and the ping-pong service.</summary>
+    private Task<TestServer> StartGrpcUpstreamAsync(HealthServiceImpl health) => TestServer.StartUpstreamAsync(
+        output,
+        services => services.AddGrpc().Services.AddSingleton(health),
+        app =>
+        {
+            app.MapGrpcService<HealthServiceImpl>();
+            app.MapGrpcService<PingPongService>();
+        },
+        kestrel => kestrel.Listen(IPAddress.Loopback, 0, l => l.Protocols = HttpProtocols.Http2));
+
     [Fact]
     public async Task UnaryCall_ToH2cGrpcUpstream_ReturnsTheReplyAndItsStatusFromTheTrailers()
     {
         var health = new HealthServiceImpl();
         health.SetStatus("teleport", HealthCheckResponse.Types.ServingStatus.Serving);
-        await using var up = await TestServer.StartUpstreamAsync(
-            output,
-            services => services.AddGrpc().Services.AddSingleton(health),
-            app => app.MapGrpcService<HealthServiceImpl>(),
-            kestrel => kestrel.Listen(IPAddress.Loopback, 0, l => l.Protocols = HttpProtocols.Http2));
+        await using var up = await StartGrpcUpstreamAsync(health);
         await using var origin = await TestServer.StartOriginAsync(output, ["--upstream", $"h2c://{up.Authority}"]);
         await using var edge = await TestServer.StartEdgeAsync(output, origin.Address);
         // http:// makes the gRPC client speak HTTP/2 with prior knowledge, as the edge's cleartext port accepts.
@@ -44,15 +51,7 @@ public sealed class GrpcUpstreamTests(ITestOutputHelper output)
     {
         var health = new HealthServiceImpl();
         health.SetStatus("teleport", HealthCheckResponse.Types.ServingStatus.Serving);
-        await using var up = await TestServer.StartUpstreamAsync(
-            output,
-            services => services.AddGrpc().Services.AddSingleton(health),
-            app =>
-            {
-                app.MapGrpcService<HealthServiceImpl>();
-                app.MapGrpcService<PingPongService>();
-            },
-            kestrel => kestrel.Listen(IPAddress.Loopback, 0, l => l.Protocols = HttpProtocols.Http2));
+        await using var up = await StartGrpcUpstreamAsync(health);
         await using var origin = await TestServer.StartOriginAsync(output, ["--upstream", $"h2c://{up.Authority}"]);
         await using var edge = await TestServer.StartEdgeAsync(output, origin.Address);
         using var channel = GrpcChannel.ForAddress(edge.Address);

@@ -122,20 +122,7 @@ public sealed class WebSocketTests(ITestOutputHelper output)
         {
             using var socket = Http2Socket();
             await socket.ConnectAsync(SocketUri(edge, "/echo"), invoker, CancellationToken.None);
-            for (var i = 0; i < 4; i++)
-            {
-                var type = i % 2 == 0 ? WebSocketMessageType.Text : WebSocketMessageType.Binary;
-                var message = type == WebSocketMessageType.Text
-                    ? Encoding.UTF8.GetBytes($"socket {n} message {i}")
-                    : RandomNumberGenerator.GetBytes(1 + (n * 997 + i * 4093) % 100_000);
-                await SendAsync(socket, message, type);
-                var (echoed, echoedType) = await ReceiveAsync(socket);
-                Assert.Equal(type, echoedType);
-                Assert.True(message.AsSpan().SequenceEqual(echoed), $"socket {n} message {i} came back changed");
-            }
-
-            await socket.CloseAsync(WebSocketCloseStatus.NormalClosure, $"done {n}", CancellationToken.None);
-            Assert.Equal($"done {n}", socket.CloseStatusDescription);
+            await EchoMessagesAndCloseAsync(socket, n, messages: 4);
         }).ToList();
 
         await Task.WhenAll(sockets).DefaultTimeout();
@@ -203,20 +190,7 @@ public sealed class WebSocketTests(ITestOutputHelper output)
         {
             using var socket = new ClientWebSocket();
             await socket.ConnectAsync(SocketUri(edge, "/echo"), CancellationToken.None);
-            for (var i = 0; i < 5; i++)
-            {
-                var type = i % 2 == 0 ? WebSocketMessageType.Text : WebSocketMessageType.Binary;
-                var message = type == WebSocketMessageType.Text
-                    ? Encoding.UTF8.GetBytes($"socket {n} message {i}")
-                    : RandomNumberGenerator.GetBytes(1 + (n * 997 + i * 4093) % 100_000);
-                await SendAsync(socket, message, type);
-                var (echoed, echoedType) = await ReceiveAsync(socket);
-                Assert.Equal(type, echoedType);
-                Assert.True(message.AsSpan().SequenceEqual(echoed), $"socket {n} message {i} came back changed");
-            }
-
-            await socket.CloseAsync(WebSocketCloseStatus.NormalClosure, $"done {n}", CancellationToken.None);
-            Assert.Equal($"done {n}", socket.CloseStatusDescription);
+            await EchoMessagesAndCloseAsync(socket, n, messages: 5);
         }).ToList();
         // While the sockets run, the same edge and tunnel still answer ordinary requests.
         var plain = Enumerable.Range(0, 20).Select(async _ => await client.GetStringAsync("/plain")).ToList();
@@ -388,6 +362,28 @@ public sealed class WebSocketTests(ITestOutputHelper output)
         Assert.Equal(WebSocketCloseStatus.NormalClosure, socket.CloseStatus);
         Assert.Equal("bye", socket.CloseStatusDescription);
         Assert.Equal((WebSocketCloseStatus.NormalClosure, "bye"), await upstream.Closed.Task.DefaultTimeout());
+    }
+
+    /// <summary>
+    /// Socket <paramref name="n"/> of many: text and binary messages in turn (binary up to 100 KB, different per socket),
+    /// each echoed back unchanged before the next, then a close handshake whose description comes back.
+    /// </summary>
+    private static async Task EchoMessagesAndCloseAsync(WebSocket socket, int n, int messages)
+    {
+        for (var i = 0; i < messages; i++)
+        {
+            var type = i % 2 == 0 ? WebSocketMessageType.Text : WebSocketMessageType.Binary;
+            var message = type == WebSocketMessageType.Text
+                ? Encoding.UTF8.GetBytes($"socket {n} message {i}")
+                : RandomNumberGenerator.GetBytes(1 + (n * 997 + i * 4093) % 100_000);
+            await SendAsync(socket, message, type);
+            var (echoed, echoedType) = await ReceiveAsync(socket);
+            Assert.Equal(type, echoedType);
+            Assert.True(message.AsSpan().SequenceEqual(echoed), $"socket {n} message {i} came back changed");
+        }
+
+        await socket.CloseAsync(WebSocketCloseStatus.NormalClosure, $"done {n}", CancellationToken.None);
+        Assert.Equal($"done {n}", socket.CloseStatusDescription);
     }
 
     private static Task SendAsync(WebSocket socket, byte[] message, WebSocketMessageType type)

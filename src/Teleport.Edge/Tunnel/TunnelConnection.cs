@@ -367,7 +367,6 @@ internal sealed class TunnelConnection : IAsyncDisposable
         }
     }
 
-    /// <summary>Pings every interval; ends the stream when nothing at all has come from the origin for the timeout.</summary>
     /// <summary>
     /// Once the origin has drained this stream and none of the exchanges started here is open, stops the writer, so
     /// the edge's side of the call ends [C-DRAIN-3]: until then the origin keeps reading, so whatever crossed the drain
@@ -385,6 +384,7 @@ internal sealed class TunnelConnection : IAsyncDisposable
         _writer.Complete();
     }
 
+    /// <summary>Pings every interval; ends the stream when nothing at all has come from the origin for the timeout.</summary>
     private async Task HeartbeatAsync(CancellationToken cancellationToken)
     {
         using var timer = new PeriodicTimer(_heartbeatInterval);

@@ -198,11 +198,11 @@ internal sealed class TunnelLink
                 throw new InvalidOperationException($"The origin wants to send '{answer.Hello.StreamCompression}' stream compression, which this edge cannot decode.");
             }
 
-            // The edge named one codec in its hello: it sends with that one or none (the origin decodes what the edge named).
-            var preferred = StreamCodecs.Preferred(_options.Compression);
-            var originTakesPreferred = preferred.Length > 0 && answer.Hello.Capabilities.Contains(StreamCodecs.Capability(preferred));
-            var sending = StreamCodecs.Resolve(_options.Compression, originTakesPreferred && preferred == StreamCodecs.Zstd, originTakesPreferred && preferred == StreamCodecs.Brotli)
-                ?? throw new InvalidOperationException($"The origin does not support {preferred} stream compression (--compression {preferred}); use --compression auto or gzip.");
+            // The origin decodes what the edge's hello named: that codec, if the origin lists it, or none.
+            var named = StreamCodecs.Preferred(_options.Compression);
+            var originCapabilities = answer.Hello.Capabilities;
+            var sending = StreamCodecs.Resolve(_options.Compression, codec => codec == named && originCapabilities.Contains(StreamCodecs.Capability(codec)))
+                ?? throw new InvalidOperationException($"The origin does not support {named} stream compression (--compression {named}); use --compression auto or gzip.");
             if (StreamCodecs.IsStreamCodec(sending))
             {
                 // Compressed batches must not be compressed again by gRPC.

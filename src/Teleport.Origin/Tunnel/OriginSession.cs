@@ -76,7 +76,7 @@ internal sealed class OriginSession
         // Room for every running exchange's answer plus as many refusals; beyond that answering (and so reading) waits.
         _writer = new BatchWriter<OriginFrame, OriginItem>(CreateFrameBuilder(sending, options.CompressionLevel, out _compressor), limits, 2 * options.MaxConcurrentExchanges, counters);
         // An edge announcing a codec this origin does not list must not send compressed batches: without a decoder they are refused.
-        _decoder = StreamCodecs.CanDecode(hello.StreamCompression) && hello.StreamCompression.Length > 0 ? new BatchDecoder<EdgeBatch>(EdgeBatch.Parser, hello.StreamCompression, receiveLimit) : null;
+        _decoder = StreamCodecs.Knows(hello.StreamCompression) ? new BatchDecoder<EdgeBatch>(EdgeBatch.Parser, hello.StreamCompression, receiveLimit) : null;
     }
 
     /// <summary>

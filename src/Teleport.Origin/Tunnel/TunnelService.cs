@@ -75,7 +75,7 @@ internal sealed class TunnelService : global::Teleport.Protocol.V1.Tunnel.Tunnel
             throw;
         }
 
-        var sending = StreamCodecs.Resolve(_options.Compression, hello.Capabilities.Contains(StreamCodecs.Capability(StreamCodecs.Zstd)), hello.Capabilities.Contains(StreamCodecs.Capability(StreamCodecs.Brotli)))
+        var sending = StreamCodecs.Resolve(_options.Compression, codec => hello.Capabilities.Contains(StreamCodecs.Capability(codec)))
             ?? throw new RpcException(new Status(StatusCode.FailedPrecondition,
                 $"this origin sends {StreamCodecs.NameOf(_options.Compression)} stream compression (--compression {StreamCodecs.NameOf(_options.Compression)}), which the edge does not accept; its capabilities: [{string.Join(", ", hello.Capabilities)}]"));
         if (StreamCodecs.IsStreamCodec(sending))

@@ -37,19 +37,23 @@ internal static class StreamCodecs
     /// <summary>Whether <paramref name="mode"/> sends compressed batches with a stream codec.</summary>
     public static bool IsStreamCodec(TunnelCompression mode) => mode is TunnelCompression.Zstd or TunnelCompression.Brotli;
 
+    /// <summary>Whether <paramref name="codec"/> names a stream codec this build speaks.</summary>
+    public static bool Knows(string codec) => codec is Zstd or Brotli;
+
     /// <summary>Whether this build can decode <paramref name="codec"/> (empty: plain batches).</summary>
-    public static bool CanDecode(string codec) => codec.Length == 0 || codec is Zstd or Brotli;
+    public static bool CanDecode(string codec) => codec.Length == 0 || Knows(codec);
 
     /// <summary>
-    /// What a side sends with, from its configured mode and the codecs the peer listed; null when the
-    /// configuration demands a codec the peer cannot decode. Auto takes Brotli, then zstd, then gzip: on the
-    /// yardstick Brotli's 4 MiB window finds the far repeats zstd's fast levels miss, for less CPU (bench/RESULTS.md).
+    /// What a side sends with, from its configured mode and the stream codecs it may send on this stream; null when
+    /// the configuration demands a codec it may not. Auto takes Brotli, then zstd, then gzip: on the yardstick
+    /// Brotli's 4 MiB window finds the far repeats zstd's fast levels miss, for less CPU (bench/RESULTS.md).
     /// </summary>
-    public static TunnelCompression? Resolve(TunnelCompression configured, bool peerDecodesZstd, bool peerDecodesBrotli) => configured switch
+    /// <param name="maySend">Whether a codec (by name) may be sent: the peer lists it (and, for an edge, its hello named it).</param>
+    public static TunnelCompression? Resolve(TunnelCompression configured, Func<string, bool> maySend) => configured switch
     {
-        TunnelCompression.Auto => peerDecodesBrotli ? TunnelCompression.Brotli : peerDecodesZstd ? TunnelCompression.Zstd : TunnelCompression.Gzip,
-        TunnelCompression.Zstd when !peerDecodesZstd => null,
-        TunnelCompression.Brotli when !peerDecodesBrotli => null,
+        TunnelCompression.Auto => maySend(Brotli) ? TunnelCompression.Brotli : maySend(Zstd) ? TunnelCompression.Zstd : TunnelCompression.Gzip,
+        TunnelCompression.Zstd when !maySend(Zstd) => null,
+        TunnelCompression.Brotli when !maySend(Brotli) => null,
         _ => configured,
     };
 

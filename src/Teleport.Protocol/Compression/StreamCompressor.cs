@@ -37,7 +37,7 @@ internal abstract class StreamCompressor : IDisposable
                 var status = Encode(input, output.AsSpan(length), out var consumed, out var written);
                 input = input[consumed..];
                 length += written;
-                if (status == OperationStatus.DestinationTooSmall || (!input.IsEmpty && length == output.Length))
+                if (status == OperationStatus.DestinationTooSmall)
                 {
                     output = Grow(output, length);
                     continue;

@@ -16,13 +16,13 @@ public sealed class StreamCodecsTests
     [InlineData("None", true, true, "None")]
     [InlineData("None", false, false, "None")]
     public void Resolve_ConfiguredModeAndPeer_GivesWhatIsSent(string configured, bool peerDecodesZstd, bool peerDecodesBrotli, string expected)
-        => Assert.Equal(Enum.Parse<TunnelCompression>(expected), StreamCodecs.Resolve(Enum.Parse<TunnelCompression>(configured), peerDecodesZstd, peerDecodesBrotli));
+        => Assert.Equal(Enum.Parse<TunnelCompression>(expected), StreamCodecs.Resolve(Enum.Parse<TunnelCompression>(configured), PeerDecodes(peerDecodesZstd, peerDecodesBrotli)));
 
     [Theory]
     [InlineData("Brotli", true, false)]
     [InlineData("Zstd", false, true)]
     public void Resolve_CodecDemandedPeerWithout_IsNull(string configured, bool peerDecodesZstd, bool peerDecodesBrotli)
-        => Assert.Null(StreamCodecs.Resolve(Enum.Parse<TunnelCompression>(configured), peerDecodesZstd, peerDecodesBrotli));
+        => Assert.Null(StreamCodecs.Resolve(Enum.Parse<TunnelCompression>(configured), PeerDecodes(peerDecodesZstd, peerDecodesBrotli)));
 
     [Theory]
     [InlineData("Auto", "brotli")]
@@ -46,4 +46,11 @@ public sealed class StreamCodecsTests
     [InlineData(CompressionLevel.SmallestSize, 9)]
     public void ZstdLevel_Level_MapsToLevel(CompressionLevel level, int zstdLevel)
         => Assert.Equal(zstdLevel, StreamCodecs.ZstdLevel(level));
+
+    private static Func<string, bool> PeerDecodes(bool zstd, bool brotli) => codec => codec switch
+    {
+        StreamCodecs.Zstd => zstd,
+        StreamCodecs.Brotli => brotli,
+        _ => false,
+    };
 }
