@@ -62,6 +62,40 @@ internal static class SampleExchanges
         return items;
     }
 
+    /// <summary>The yardstick's get-small exchange (GET /foo/bar, Host: foobar; nginx's fixed 261-byte text) as the edge and origin carry it.</summary>
+    public static EdgeItem[] SmallRequests(int count)
+    {
+        var items = new EdgeItem[count];
+        for (var i = 0; i < count; i++)
+        {
+            var start = new RequestStart { Method = "GET", PathAndQuery = "/foo/bar", TimeoutMs = 30_000, Protocol = "HTTP/1.1" };
+            start.Headers.Add(new Header { Name = "Host", Value = "foobar" });
+            start.Headers.Add(new Header { Name = "X-Forwarded-For", Value = "127.0.0.1" });
+            start.Headers.Add(new Header { Name = "X-Forwarded-Proto", Value = "http" });
+            start.Headers.Add(new Header { Name = "X-Forwarded-Host", Value = "foobar" });
+            items[i] = new EdgeItem { ExchangeId = (ulong)i + 1, RequestStart = start };
+        }
+
+        return items;
+    }
+
+    public static OriginItem[] SmallResponses(int count)
+    {
+        var body = ByteString.CopyFrom(Encoding.UTF8.GetBytes(new string('x', 261)));
+        var items = new OriginItem[count];
+        for (var i = 0; i < count; i++)
+        {
+            var head = new ResponseStart { Status = 200, Body = body };
+            head.Headers.Add(new Header { Name = "Date", Value = $"Sat, 28 Nov 2026 10:{i / 20000 % 60:00}:{i / 1000 % 60:00} GMT" });
+            head.Headers.Add(new Header { Name = "Content-Type", Value = "text/plain" });
+            head.Headers.Add(new Header { Name = "Content-Length", Value = "261" });
+            // Answers complete out of order: neighbouring ids, not consecutive ones.
+            items[i] = new OriginItem { ExchangeId = (ulong)(i ^ 5) + 1, ResponseStart = head };
+        }
+
+        return items;
+    }
+
     /// <summary>Serialized batches of <paramref name="batchSize"/> consecutive items.</summary>
     public static byte[][] Batches<T>(IReadOnlyList<T> items, int batchSize, Func<IEnumerable<T>, IMessage> batch)
         => [.. items.Chunk(batchSize).Select(chunk => batch(chunk).ToByteArray())];
