@@ -58,16 +58,18 @@ internal static class StreamCodecs
     };
 
     /// <summary>
-    /// Brotli quality for a configured level: 2, 4 or 6. Quality 2 is the fastest that matches
-    /// against earlier messages (qualities 0-1 compress each flushed block on its own), at about the
-    /// CPU of gzip level 1 (bench/: CodecBenchmarks, and `ratios`).
+    /// Brotli quality for a configured level: 4, 5 or 6. Qualities 2-3 compress a byte faster on their own, but
+    /// quality 2 writes new prefix codes with every flushed message (about 21 B for a small exchange against 12 at
+    /// quality 4), and end to end the pair spent within a few percent of the same CPU per request at quality 4
+    /// (fewer bytes to frame, send and decode) while sending 30-50 % fewer bytes (bench/RESULTS.md, `ratios small`).
+    /// Qualities 0-1 do not match against earlier messages at all.
     /// </summary>
     public static int BrotliQuality(CompressionLevel level) => level switch
     {
         CompressionLevel.NoCompression => 0,
-        CompressionLevel.Fastest => 2,
+        CompressionLevel.Fastest => 4,
         CompressionLevel.SmallestSize => 6,
-        _ => 4,
+        _ => 5,
     };
 
     /// <summary>

@@ -2,6 +2,8 @@ using System.Buffers;
 using System.IO.Compression;
 using System.Text;
 using Google.Protobuf;
+using Teleport.Edge.Hosting;
+using Teleport.Origin.Hosting;
 using Teleport.Protocol.Compression;
 using Teleport.Protocol.Framing;
 using Teleport.Protocol.V1;
@@ -123,26 +125,25 @@ public sealed class StreamCodecTests
         Assert.Throws<InvalidDataException>(() => decompressor.Decompress(output.AsSpan(0, written + flushed), out _));
     }
 
-    [Fact]
-    public void Compress_SmallSimilarMessages_ZstdCostsLessPerMessageThanBrotli()
+    [Theory]
+    [InlineData("brotli", 14)]
+    [InlineData("zstd", 14)]
+    public void Compress_SmallSimilarMessagesAtTheDefaultLevel_EachCostsLittleMoreThanItsDifference(string codec, int maxBytesPerMessage)
     {
-        // zstd's entropy tables carry over between flushes; Brotli sends its prefix codes again with each one.
-        var sizes = new Dictionary<string, int>();
-        foreach (var codec in new[] { StreamCodecs.Brotli, StreamCodecs.Zstd })
+        // Under light load a message carries one small exchange: what a flush costs beyond the new bytes decides
+        // the tunnel's bytes (Brotli quality 2 sends fresh prefix codes with each flush, about 21 B here).
+        var level = new EdgeOptions().CompressionLevel;
+        Assert.Equal(level, new OriginOptions().CompressionLevel);
+        using var compressor = StreamCompressor.Create(codec, level);
+        var total = 0;
+        for (var i = 0; i < 200; i++)
         {
-            using var compressor = StreamCompressor.Create(codec, CompressionLevel.Fastest);
-            var total = 0;
-            for (var i = 0; i < 200; i++)
-            {
-                var message = Encoding.ASCII.GetBytes($"GET /foo/bar HTTP/1.1 id={100000 + i} Host: foobar X-Forwarded-For: 127.0.0.1");
-                var compressed = compressor.Compress(message, out var length);
-                ArrayPool<byte>.Shared.Return(compressed);
-                total += i >= 100 ? length : 0;
-            }
-
-            sizes[codec] = total;
+            var message = Encoding.ASCII.GetBytes($"GET /foo/bar HTTP/1.1 id={100000 + i} Host: foobar X-Forwarded-For: 127.0.0.1");
+            var compressed = compressor.Compress(message, out var length);
+            ArrayPool<byte>.Shared.Return(compressed);
+            total += i >= 100 ? length : 0;
         }
 
-        Assert.True(sizes[StreamCodecs.Zstd] < sizes[StreamCodecs.Brotli], $"zstd {sizes[StreamCodecs.Zstd]} B, brotli {sizes[StreamCodecs.Brotli]} B for 100 messages");
+        Assert.True(total <= 100 * maxBytesPerMessage, $"{codec}: {total / 100.0} B per message");
     }
 }

@@ -34,8 +34,8 @@ public sealed class StreamCodecsTests
         => Assert.Equal(codec, StreamCodecs.Preferred(Enum.Parse<TunnelCompression>(configured)));
 
     [Theory]
-    [InlineData(CompressionLevel.Fastest, 2)]
-    [InlineData(CompressionLevel.Optimal, 4)]
+    [InlineData(CompressionLevel.Fastest, 4)]
+    [InlineData(CompressionLevel.Optimal, 5)]
     [InlineData(CompressionLevel.SmallestSize, 6)]
     public void BrotliQuality_Level_MapsToQuality(CompressionLevel level, int quality)
         => Assert.Equal(quality, StreamCodecs.BrotliQuality(level));
