@@ -37,14 +37,17 @@ public sealed class CommandLineTests
         Assert.Contains("--upstream is required", stderr);
     }
 
-    [Fact]
-    public async Task BadValue_ExitsTwoNamingTheOption()
+    [Theory]
+    [InlineData("teleport-edge", "--compression", "zip", "teleport-edge: invalid value 'zip' for --compression (expected auto|brotli|zstd|gzip|none")]
+    [InlineData("teleport-origin", "--compression-level", "Fast", "teleport-origin: invalid value 'Fast' for --compression-level (expected Fastest|Optimal|SmallestSize")]
+    public async Task BadValue_ExitsTwoNamingTheOption(string service, string option, string value, string expected)
     {
-        var (exitCode, _, stderr) = await ServiceProcess.RunAsync("teleport-edge", "--listen", "127.0.0.1:0", "--compression", "zip");
+        string[] required = service == "teleport-origin" ? ["--upstream", "http://127.0.0.1:1"] : [];
+        var (exitCode, _, stderr) = await ServiceProcess.RunAsync(service, ["--listen", "127.0.0.1:0", .. required, option, value]);
 
         Assert.Equal(2, exitCode);
         Assert.Single(stderr.TrimEnd().Split('\n'));
-        Assert.StartsWith("teleport-edge: invalid value 'zip' for --compression (expected auto|brotli|zstd|gzip|none", stderr);
+        Assert.StartsWith(expected, stderr);
     }
 
     [Fact]

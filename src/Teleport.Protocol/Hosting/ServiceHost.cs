@@ -138,7 +138,7 @@ internal static class ServiceHost
         catch (InvalidOperationException ex) when (ex.Message.Contains("configuration value", StringComparison.Ordinal))
         {
             // The binder names the configuration key and the value; say which flag that is and what it takes.
-            var option = service.Options.FirstOrDefault(o => ex.Message.Contains($"'{o.ConfigKey}", StringComparison.OrdinalIgnoreCase));
+            var option = service.Options.FirstOrDefault(o => ex.Message.Contains($"'{o.ConfigKey}'", StringComparison.OrdinalIgnoreCase));
             var value = ex.Message.Split('\'') is { Length: > 2 } parts ? parts[1] : "?";
             return Fail(service, option is null
                 ? ex.Message
