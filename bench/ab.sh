@@ -9,10 +9,14 @@
 #   PUBDIR holds edge/teleport-edge and origin/teleport-origin (dotnet publish -c Release -o PUBDIR/edge ...)
 #   e.g. bench/ab.sh /tmp/ab 3 "get-small rtb" "16 256" "main=/tmp/main" "new=/tmp/new" \
 #          "nospin=/tmp/main|DOTNET_ThreadPool_UnfairSemaphoreSpinLimit=0"
-#   W and D (environment) set warm-up and measured seconds per run (10 and 10).
-# Columns: rps, p99 ms, edge+origin CPU us/req, tunnel packets/req, other processes' CPU (% of a core),
-# steal % and the 1-minute load average: compare arms by their medians, and distrust rounds where
-# "other" differs a lot between arms.
+#   W and D (environment) set warm-up and measured seconds per run (10 and 10); S the most CPU steal (%) a run
+#   may have to count in the medians (10).
+#   Any other pair can be an arm: put two scripts at PUBDIR/edge/teleport-edge and PUBDIR/origin/teleport-origin
+#   that turn `--listen ADDR --origin URL` and `--listen ADDR --upstream URL` into its own flags and exec it.
+# Columns per run: rps, p99 ms, edge+origin CPU us/req, tunnel packets/req, other processes' CPU (% of a core),
+# steal % and the 1-minute load average: distrust rounds where "other" differs a lot between arms.
+# The medians: req/s, p99, CPU us/req, "norm" (the pair's CPU over nginx's + wrk's in the same run, which cancels
+# the host's speed), tunnel/plain bytes and tunnel packets per request, over the runs with steal <= S.
 set -uo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
@@ -37,10 +41,23 @@ for r in $(seq 1 "$rounds"); do
   done; done; done
 done
 
-echo "medians (arm workload conns: req/s, p99 ms, CPU us/req edge+origin, runs):"
-median() { sort -n | awk '{ v[NR] = $1 } END { print (NR % 2 ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2) }'; }
-cut -f1-3 "$out/runs.tsv" | sort -u -k2,2 -k3,3n -k1,1 | while IFS=$'\t' read -r arm wl c; do
-  rows=$(awk -F'\t' -v a="$arm" -v w="$wl" -v c="$c" '$1 == a && $2 == w && $3 == c' "$out/runs.tsv")
-  printf '%-10s %-9s %4s  %8.0f %8.1f %7.1f  n=%d\n' "$arm" "$wl" "$c" \
-    "$(cut -f5 <<<"$rows" | median)" "$(cut -f6 <<<"$rows" | median)" "$(cut -f7 <<<"$rows" | median)" "$(wc -l <<<"$rows")"
-done
+echo "medians over runs with steal <= ${S:-10} % (arm workload conns: req/s, p99 ms, CPU us/req edge+origin, norm, tunnel/plain, tunnel pkts/req, runs kept/all):"
+# The yardstick's results.tsv of every run: 2 impl, 3 workload, 4 conns, 7 rps, 10 p99, 22 ratio, 24 tunnel pkts,
+# 29 nginx CPU, 31 edge+origin CPU, 32 wrk CPU, 35 steal.
+for f in "$out"/*/results.tsv; do tail -n +2 "$f"; done | awk -F'\t' -v OFS='\t' -v max="${S:-10}" '
+  { k = $2 "\t" $3 "\t" $4; all[k]++ }
+  $35 <= max { n[k]++; i = n[k]; rps[k, i] = $7; p99[k, i] = $10; cpu[k, i] = $31; norm[k, i] = $31 / ($29 + $32)
+               ratio[k, i] = $22; pkts[k, i] = $24 }
+  function med(a, k, c,   i, j, t, v) {
+    for (i = 1; i <= c; i++) v[i] = a[k, i] + 0
+    for (i = 2; i <= c; i++) for (j = i; j > 1 && v[j - 1] > v[j]; j--) { t = v[j]; v[j] = v[j - 1]; v[j - 1] = t }
+    return c % 2 ? v[(c + 1) / 2] : (v[c / 2] + v[c / 2 + 1]) / 2
+  }
+  END {
+    for (k in all) {
+      c = n[k] + 0; split(k, f, "\t")
+      if (c == 0) { printf "%-10s %-9s %4s  (all %d runs had more steal)\n", f[1], f[2], f[3], all[k]; continue }
+      printf "%-10s %-9s %4s  %8.0f %8.1f %7.1f %6.2f %7.3f %6.2f  n=%d/%d\n", f[1], f[2], f[3], med(rps, k, c),
+        med(p99, k, c), med(cpu, k, c), med(norm, k, c), med(ratio, k, c), med(pkts, k, c), c, all[k]
+    }
+  }' | sort -b -k2,2 -k3,3n -k1,1
