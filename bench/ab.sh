@@ -46,7 +46,7 @@ echo "medians over runs with steal <= ${S:-10} % (arm workload conns: req/s, p99
 # 29 nginx CPU, 31 edge+origin CPU, 32 wrk CPU, 35 steal.
 for f in "$out"/*/results.tsv; do tail -n +2 "$f"; done | awk -F'\t' -v OFS='\t' -v max="${S:-10}" '
   { k = $2 "\t" $3 "\t" $4; all[k]++ }
-  $35 <= max { n[k]++; i = n[k]; rps[k, i] = $7; p99[k, i] = $10; cpu[k, i] = $31; norm[k, i] = $31 / ($29 + $32)
+  $35 <= max { n[k]++; i = n[k]; rps[k, i] = $7; p99[k, i] = $10; cpu[k, i] = $31; d = $29 + $32; norm[k, i] = d > 0 ? $31 / d : 0
                ratio[k, i] = $22; pkts[k, i] = $24 }
   function med(a, k, c,   i, j, t, v) {
     for (i = 1; i <= c; i++) v[i] = a[k, i] + 0
