@@ -44,7 +44,7 @@ done
 echo "medians over runs with steal <= ${S:-10} % (arm workload conns: req/s, p99 ms, CPU us/req edge+origin, norm, tunnel/plain, tunnel pkts/req, runs kept/all):"
 # The yardstick's results.tsv of every run: 2 impl, 3 workload, 4 conns, 7 rps, 10 p99, 22 ratio, 24 tunnel pkts,
 # 29 nginx CPU, 31 edge+origin CPU, 32 wrk CPU, 35 steal.
-for f in "$out"/*/results.tsv; do tail -n +2 "$f"; done | awk -F'\t' -v OFS='\t' -v max="${S:-10}" '
+for f in "$out"/*/results.tsv; do tail -n +2 "$f"; done | awk -F'\t' -v max="${S:-10}" '
   { k = $2 "\t" $3 "\t" $4; all[k]++ }
   $35 <= max { n[k]++; i = n[k]; rps[k, i] = $7; p99[k, i] = $10; cpu[k, i] = $31; d = $29 + $32; norm[k, i] = d > 0 ? $31 / d : 0
                ratio[k, i] = $22; pkts[k, i] = $24 }
