@@ -110,57 +110,6 @@ public sealed class StreamingTests(ITestOutputHelper output)
     }
 
     [Fact]
-    public async Task SlowReaderOfABigDownload_DoesNotSlowTheOtherExchanges()
-    {
-        await using var up = await TestServer.StartUpstreamAsync(output, app => app.Run(async c =>
-        {
-            if (c.Request.Path == "/big")
-            {
-                var block = new byte[64 * 1024];
-                for (var i = 0; i < 1024 && !c.RequestAborted.IsCancellationRequested; i++)
-                {
-                    await c.Response.Body.WriteAsync(block, c.RequestAborted);
-                }
-
-                return;
-            }
-
-            await c.Response.WriteAsync("small");
-        }));
-        await using var origin = await TestServer.StartOriginAsync(output, up.Address);
-        await using var edge = await TestServer.StartEdgeAsync(output, origin.Address);
-        using var client = edge.CreateClient();
-
-        var idle = await SmallRequestLatenciesAsync(client, 200);
-        using var download = await client.GetAsync("/big", HttpCompletionOption.ResponseHeadersRead).DefaultTimeout();
-        await using var slow = await download.Content.ReadAsStreamAsync();
-        using var stop = new CancellationTokenSource();
-        var reading = Task.Run(async () =>
-        {
-            // About 1.6 MB/s: the tunnel could move the body far faster, so most of it waits behind the window.
-            var buffer = new byte[16 * 1024];
-            long total = 0;
-            while (!stop.IsCancellationRequested && await slow.ReadAsync(buffer) is > 0 and var n)
-            {
-                total += n;
-                await Task.Delay(10);
-            }
-
-            return total;
-        });
-        await Task.Delay(300);
-        var busy = await SmallRequestLatenciesAsync(client, 200);
-        stop.Cancel();
-        var slowRead = await reading.DefaultTimeout();
-
-        output.WriteLine($"small requests p99: idle {P99(idle):0.00} ms, beside a slow 64 MiB download {P99(busy):0.00} ms; slow reader took {slowRead / 1024} KiB");
-        Assert.InRange(slowRead, 1, 32L * 1024 * 1024);
-        // Within 2x of idle, plus 20 ms for the scheduling noise of a busy 2-core machine; head-of-line blocking
-        // behind the download would cost seconds (most of 64 MiB waits behind a reader taking 1.6 MB/s).
-        Assert.InRange(P99(busy), 0, (2 * P99(idle)) + 20);
-    }
-
-    [Fact]
     public async Task UploadOfUnknownLength_StreamsThroughIntact()
     {
         await using var up = await TestServer.StartUpstreamAsync(output, app => app.Run(async c =>
@@ -240,6 +189,8 @@ public sealed class StreamingTests(ITestOutputHelper output)
     }
 
     internal static double P99(List<double> latencies) => latencies.Order().ElementAt((int)(latencies.Count * 0.99) - 1);
+
+    internal static double Median(List<double> latencies) => latencies.Order().ElementAt(latencies.Count / 2);
 }
 
 /// <summary>
@@ -253,6 +204,59 @@ public sealed class FairnessTests(ITestOutputHelper output)
 
     /// <summary>Each download's length: far more than the test reads before it stops (under 100 MiB each here).</summary>
     private const long MaxDownload = 1L << 30;
+
+    [Fact]
+    public async Task SlowReaderOfABigDownload_DoesNotSlowTheOtherExchanges()
+    {
+        await using var up = await TestServer.StartUpstreamAsync(output, app => app.Run(async c =>
+        {
+            if (c.Request.Path == "/big")
+            {
+                var block = new byte[64 * 1024];
+                for (var i = 0; i < 1024 && !c.RequestAborted.IsCancellationRequested; i++)
+                {
+                    await c.Response.Body.WriteAsync(block, c.RequestAborted);
+                }
+
+                return;
+            }
+
+            await c.Response.WriteAsync("small");
+        }));
+        await using var origin = await TestServer.StartOriginAsync(output, up.Address);
+        await using var edge = await TestServer.StartEdgeAsync(output, origin.Address);
+        using var client = edge.CreateClient();
+
+        var idle = await StreamingTests.SmallRequestLatenciesAsync(client, 200);
+        using var download = await client.GetAsync("/big", HttpCompletionOption.ResponseHeadersRead).DefaultTimeout();
+        await using var slow = await download.Content.ReadAsStreamAsync();
+        using var stop = new CancellationTokenSource();
+        var reading = Task.Run(async () =>
+        {
+            // About 1.6 MB/s: the tunnel could move the body far faster, so most of it waits behind the window.
+            var buffer = new byte[16 * 1024];
+            long total = 0;
+            while (!stop.IsCancellationRequested && await slow.ReadAsync(buffer) is > 0 and var n)
+            {
+                total += n;
+                await Task.Delay(10);
+            }
+
+            return total;
+        });
+        await Task.Delay(300);
+        var busy = await StreamingTests.SmallRequestLatenciesAsync(client, 200);
+        stop.Cancel();
+        var slowRead = await reading.DefaultTimeout();
+
+        output.WriteLine($"small requests p50 / p99: idle {StreamingTests.Median(idle):0.00} / {StreamingTests.P99(idle):0.00} ms, beside a slow 64 MiB download {StreamingTests.Median(busy):0.00} / {StreamingTests.P99(busy):0.00} ms; slow reader took {slowRead / 1024} KiB");
+        Assert.InRange(slowRead, 1, 32L * 1024 * 1024);
+        // Within 2x of idle, plus 100 ms for the scheduling noise of a 2-core machine that the other test assemblies
+        // load meanwhile (+20 ms was once too little: 44.5 ms against idle's 4). Head-of-line blocking costs far more:
+        // with the edge's reader paced to the slow client (10 ms a chunk), p99 was 575-1,250 ms here; the median
+        // stayed under idle's, since most small answers find no chunk queued, so the tail is what this checks.
+        Assert.InRange(StreamingTests.P99(busy), 0, (2 * StreamingTests.P99(idle)) + 100);
+    }
 
     [Fact]
     public async Task ManyFastBigDownloads_DoNotStarveTheSmallExchanges()
