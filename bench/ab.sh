@@ -48,16 +48,19 @@ for f in "$out"/*/results.tsv; do tail -n +2 "$f"; done | awk -F'\t' -v max="${S
   { k = $2 "\t" $3 "\t" $4; all[k]++ }
   $35 <= max { n[k]++; i = n[k]; rps[k, i] = $7; p99[k, i] = $10; cpu[k, i] = $31; d = $29 + $32; norm[k, i] = d > 0 ? $31 / d : 0
                ratio[k, i] = $22; pkts[k, i] = $24 }
-  function med(a, k, c,   i, j, t, v) {
-    for (i = 1; i <= c; i++) v[i] = a[k, i] + 0
-    for (i = 2; i <= c; i++) for (j = i; j > 1 && v[j - 1] > v[j]; j--) { t = v[j]; v[j] = v[j - 1]; v[j - 1] = t }
-    return c % 2 ? v[(c + 1) / 2] : (v[c / 2] + v[c / 2 + 1]) / 2
+  # The median of the numeric values only, formatted; "NA" (e.g. byte counts without nftables) when there are none.
+  function med(a, k, c, fmt,   i, j, m, t, v) {
+    for (i = 1; i <= c; i++) if (a[k, i] ~ /^-?[0-9.]+([eE][-+]?[0-9]+)?$/) v[++m] = a[k, i] + 0
+    if (m == 0) return sprintf("%" length(sprintf(fmt, 0)) "s", "NA")
+    for (i = 2; i <= m; i++) for (j = i; j > 1 && v[j - 1] > v[j]; j--) { t = v[j]; v[j] = v[j - 1]; v[j - 1] = t }
+    return sprintf(fmt, m % 2 ? v[(m + 1) / 2] : (v[m / 2] + v[m / 2 + 1]) / 2)
   }
   END {
     for (k in all) {
       c = n[k] + 0; split(k, f, "\t")
       if (c == 0) { printf "%-10s %-9s %4s  (all %d runs had more steal)\n", f[1], f[2], f[3], all[k]; continue }
-      printf "%-10s %-9s %4s  %8.0f %8.1f %7.1f %6.2f %7.3f %6.2f  n=%d/%d\n", f[1], f[2], f[3], med(rps, k, c),
-        med(p99, k, c), med(cpu, k, c), med(norm, k, c), med(ratio, k, c), med(pkts, k, c), c, all[k]
+      printf "%-10s %-9s %4s  %s %s %s %s %s %s  n=%d/%d\n", f[1], f[2], f[3], med(rps, k, c, "%8.0f"),
+        med(p99, k, c, "%8.1f"), med(cpu, k, c, "%7.1f"), med(norm, k, c, "%6.2f"), med(ratio, k, c, "%7.3f"),
+        med(pkts, k, c, "%6.2f"), c, all[k]
     }
   }' | sort -b -k2,2 -k3,3n -k1,1
