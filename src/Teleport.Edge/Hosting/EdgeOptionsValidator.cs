@@ -117,9 +117,10 @@ internal sealed class EdgeOptionsValidator : IValidateOptions<EdgeOptions>
             (errors ??= []).Add("--http2-window must be between 64 KiB and 16 MiB.");
         }
 
-        if (o.MaxBatchDelay < TimeSpan.Zero || o.MaxBatchDelay > TimeSpan.FromSeconds(1))
+        if (o.MaxBatchDelay < TimeSpan.Zero || o.MaxBatchDelay > TimeSpan.FromSeconds(1) || o.MaxBatchDelay.Ticks % TimeSpan.TicksPerMillisecond != 0)
         {
-            (errors ??= []).Add("--max-batch-delay must be between 0 and 1s.");
+            // Timers count whole milliseconds: 0.2ms would silently send at once, 1.5ms wait 1 ms.
+            (errors ??= []).Add($"--max-batch-delay must be 0 or whole milliseconds up to 1s (got {o.MaxBatchDelay.TotalMilliseconds}ms).");
         }
 
         return errors is null ? ValidateOptionsResult.Success : ValidateOptionsResult.Fail(errors);

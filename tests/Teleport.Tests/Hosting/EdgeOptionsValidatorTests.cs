@@ -86,6 +86,8 @@ public sealed class EdgeOptionsValidatorTests
     [InlineData("Http2Window", "16777217", "--http2-window")]
     [InlineData("MaxBatchDelay", "-00:00:00.001", "--max-batch-delay")]
     [InlineData("MaxBatchDelay", "00:00:01.001", "--max-batch-delay")]
+    [InlineData("MaxBatchDelay", "00:00:00.0002", "--max-batch-delay")]
+    [InlineData("MaxBatchDelay", "00:00:00.0015", "--max-batch-delay")]
     [InlineData("Streams", "0", "--streams")]
     [InlineData("Streams", "65", "--streams")]
     [InlineData("HeartbeatInterval", "00:00:00.009", "--heartbeat-interval")]

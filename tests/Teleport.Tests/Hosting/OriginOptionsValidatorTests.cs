@@ -121,6 +121,8 @@ public sealed class OriginOptionsValidatorTests
     [InlineData("Http2Window", "16777217", "--http2-window")]
     [InlineData("MaxBatchDelay", "-00:00:00.001", "--max-batch-delay")]
     [InlineData("MaxBatchDelay", "00:00:01.001", "--max-batch-delay")]
+    [InlineData("MaxBatchDelay", "00:00:00.0002", "--max-batch-delay")]
+    [InlineData("MaxBatchDelay", "00:00:00.0015", "--max-batch-delay")]
     [InlineData("OtlpEndpoint", "collector:4317", "--otlp-endpoint")]
     [InlineData("OtlpEndpoint", "ftp://collector:4317", "--otlp-endpoint")]
     [InlineData("OtlpEndpoint", "http://collector:4318/?token=x", "--otlp-endpoint")]
