@@ -21,6 +21,9 @@ internal sealed class BackgroundProcess : IAsyncDisposable
 
     public bool HasExited => _process.HasExited;
 
+    /// <summary>The program's process id.</summary>
+    public int Id => _process.Id;
+
     /// <summary>The program's resident memory now.</summary>
     public long WorkingSet
     {
