@@ -23,7 +23,7 @@ public sealed class HostileEdgeMemoryTests(ITestOutputHelper output)
             await warmUp.ReadToEndAsync().DefaultTimeout();
         }
 
-        await HostileEdgeTests.WaitAsync(() => origin.Counters.StreamsOpen == 0 && held.Aborted == held.Arrived,
+        await Poll.UntilAsync(() => origin.Counters.StreamsOpen == 0 && held.Aborted == held.Arrived,
             () => $"warm-up: {origin.Counters.StreamsOpen} streams open, {held.Arrived - held.Aborted} of {held.Arrived} upstream requests still held");
         var baseline = LiveBytes();
         var afterFirst = await BurstAsync(origin, held);
@@ -52,7 +52,7 @@ public sealed class HostileEdgeMemoryTests(ITestOutputHelper output)
             }
         }).DefaultTimeout();
 
-        await HostileEdgeTests.WaitAsync(() => origin.Counters.StreamsOpen == 0 && held.Aborted == held.Arrived,
+        await Poll.UntilAsync(() => origin.Counters.StreamsOpen == 0 && held.Aborted == held.Arrived,
             () => $"{origin.Counters.StreamsOpen} streams open, {held.Arrived - held.Aborted} of {held.Arrived} upstream requests still held");
         return LiveBytes();
     }

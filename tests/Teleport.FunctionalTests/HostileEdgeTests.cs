@@ -236,17 +236,6 @@ public sealed class HostileEdgeTests(ITestOutputHelper output)
         }
     }
 
-    /// <summary>Polls until <paramref name="condition"/> holds; fails after 10 s saying what is left.</summary>
-    internal static async Task WaitAsync(Func<bool> condition, Func<string> state)
-    {
-        var deadline = Environment.TickCount64 + 10_000;
-        while (!condition())
-        {
-            Assert.True(Environment.TickCount64 < deadline, state());
-            await Task.Delay(10);
-        }
-    }
-
     private static string Escape(string text) => text.Replace("\r", "\\r").Replace("\n", "\\n").Replace("\0", "\\0");
 
     private static EdgeHello Hello() => new() { ProtocolVersion = 1, Agent = "hostile-edge" };
