@@ -134,6 +134,42 @@ public sealed class TracingTests(ITestOutputHelper output)
     }
 
     [Fact]
+    public async Task Trace_NoTraceparentReachesTheOrigin_EachUpstreamCallStartsATraceOfItsOwn()
+    {
+        var seen = new ConcurrentQueue<string?>();
+        await using var up = await TestServer.StartUpstreamAsync(output, app => app.Run(c =>
+        {
+            seen.Enqueue(c.Request.Headers.TraceParent.SingleOrDefault());
+            return c.Response.WriteAsync("own trace");
+        }));
+        await using var origin = await TestServer.StartOriginAsync(output, up.Address);
+        await using var edge = await TestServer.StartEdgeAsync(output, origin.Address);
+        var spans = new ConcurrentQueue<Activity>();
+        // The origin's source only: the edge, not tracing, sends no traceparent of its own.
+        var originSource = origin.App.Services.GetRequiredService<UpstreamCalls>().Source;
+        using var listener = new ActivityListener
+        {
+            ShouldListenTo = s => ReferenceEquals(s, originSource),
+            Sample = static (ref ActivityCreationOptions<ActivityContext> _) => ActivitySamplingResult.AllDataAndRecorded,
+            ActivityStopped = spans.Enqueue,
+        };
+        ActivitySource.AddActivityListener(listener);
+        using var client = edge.CreateClient();
+        using var warm = await client.GetAsync("/warm").DefaultTimeout();
+
+        // Together, so that messages carry several exchanges: some start on the reading thread, some on workers.
+        var responses = await Task.WhenAll(Enumerable.Range(0, 32).Select(i => client.GetAsync($"/own/{i}"))).DefaultTimeout();
+
+        Assert.All(responses, r => Assert.Equal(HttpStatusCode.OK, r.StatusCode));
+        await WaitUntilAsync(() => spans.Count >= 33);
+        // Not children of whatever ran the tunnel stream (its long-lived call), and each call its own trace.
+        Assert.All(spans, s => Assert.Equal(default, s.ParentSpanId));
+        Assert.Equal(33, spans.Select(s => s.TraceId).Distinct().Count());
+        Assert.Equal(33, seen.Count);
+        Assert.All(spans, s => Assert.Contains($"00-{s.TraceId.ToHexString()}-{s.SpanId.ToHexString()}-01", seen));
+    }
+
+    [Fact]
     public async Task OtlpEndpoint_ExportsTheSpansOfBothServices_OverOtlpHttp()
     {
         // A collector stand-in: counts OTLP/HTTP protobuf posts and keeps their bodies.

@@ -32,6 +32,7 @@ internal sealed class OriginSession
     private readonly bool _edgeUpgrades;
     private readonly int _edgeWindow;
     private readonly Func<OutgoingItem<OriginItem>, ValueTask> _answer;
+    private readonly Func<RunningExchange, Task> _run;
     private readonly ConcurrentDictionary<ulong, RunningExchange> _running = new();
     private readonly int _maxConcurrent;
     private readonly int _maxResponseBody;
@@ -61,6 +62,7 @@ internal sealed class OriginSession
         _edgeUpgrades = _edgeStreams && hello.Capabilities.Contains(Protocol.TunnelProtocol.UpgradeCapability);
         _edgeWindow = hello.ExchangeWindow == 0 ? Protocol.TunnelProtocol.DefaultExchangeWindow : (int)Math.Min(hello.ExchangeWindow, int.MaxValue);
         _answer = AnswerAsync;
+        _run = RunExchangeAsync;
         _counters = counters;
         _metrics = metrics;
         _logger = logger;
@@ -229,12 +231,13 @@ internal sealed class OriginSession
             };
             // A plain batch arrives already decompressed by gRPC: one size pass per message gives its logical bytes.
             _counters.MessageReceived(items.Count, !_counters.CountsLogicalBytes ? 0 : frame.KindCase == EdgeFrame.KindOneofCase.Batch ? frame.CalculateSize() : _decoder!.DecodedBytes);
-            foreach (var item in items)
+            for (var i = 0; i < items.Count; i++)
             {
+                var item = items[i];
                 switch (item.KindCase)
                 {
                     case EdgeItem.KindOneofCase.RequestStart:
-                        if (Start(item.ExchangeId, item.RequestStart) is { } refusal)
+                        if (Start(item.ExchangeId, item.RequestStart, last: i == items.Count - 1) is { } refusal)
                         {
                             // Reading waits while the queue is full of answers: refusals cannot pile up without bound.
                             await AnswerAsync(refusal);
@@ -297,7 +300,8 @@ internal sealed class OriginSession
     }
 
     /// <summary>Starts an exchange; returns the refusal to send instead when it cannot run (draining, overloaded).</summary>
-    private OutgoingItem<OriginItem>? Start(ulong id, RequestStart start)
+    /// <param name="last">Whether it is the message's last item, which runs on this thread: the others go to workers.</param>
+    private OutgoingItem<OriginItem>? Start(ulong id, RequestStart start, bool last)
     {
         if (id == 0)
         {
@@ -331,7 +335,7 @@ internal sealed class OriginSession
         }
 
         var timeout = start.TimeoutMs > 0 && start.TimeoutMs < _timeout.TotalMilliseconds ? TimeSpan.FromMilliseconds(start.TimeoutMs) : _timeout;
-        var cancellation = new RunningExchange(_answer, _edgeWindow, _maxStreamedBody);
+        var cancellation = new RunningExchange(id, start, timeout, _answer, _edgeWindow, _maxStreamedBody);
         if (start.Upgrade.Length > 0)
         {
             // The client's side of an upgraded connection: no body limit (a WebSocket lasts as long as it lasts), and
@@ -352,12 +356,23 @@ internal sealed class OriginSession
             throw new RpcException(new Status(StatusCode.InvalidArgument, $"protocol violation: exchange id {id} is already open"));
         }
 
-        _ = RunExchangeAsync(id, start, cancellation, timeout);
+        if (last)
+        {
+            _ = RunExchangeAsync(cancellation);
+        }
+        else
+        {
+            // Up to its first await an exchange maps its request and writes it to the upstream's socket: run here, a
+            // message's exchanges would do that one after another, while a worker on another core could take some.
+            cancellation.RunOnWorker(_run);
+        }
+
         return null;
     }
 
-    private async Task RunExchangeAsync(ulong id, RequestStart start, RunningExchange cancellation, TimeSpan timeout)
+    private async Task RunExchangeAsync(RunningExchange cancellation)
     {
+        var (id, start, timeout) = (cancellation.Id, cancellation.Start, cancellation.Timeout);
         var outcome = UpstreamOutcome.Cancelled;
         _metrics.ExchangeStarted();
         try

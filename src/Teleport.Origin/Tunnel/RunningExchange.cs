@@ -24,14 +24,24 @@ internal enum CancelCause
 }
 
 /// <summary>
-/// An exchange running at the origin: its cancellation (remembering whether the edge or the stream's end asked
-/// for it) and, when its response is streamed, the window the edge grants for the body.
+/// An exchange running at the origin: what it asks for, its cancellation (remembering whether the edge or the
+/// stream's end asked for it) and, when its response is streamed, the window the edge grants for the body. It is
+/// also its own thread-pool work item, so starting it on a worker allocates nothing more.
 /// </summary>
-internal sealed class RunningExchange(Func<OutgoingItem<OriginItem>, ValueTask> send, int window, int maxBodyBytes) : CancellationTokenSource, IResponseBodySink
+internal sealed class RunningExchange(ulong id, RequestStart start, TimeSpan timeout, Func<OutgoingItem<OriginItem>, ValueTask> send, int window, int maxBodyBytes)
+    : CancellationTokenSource, IResponseBodySink, IThreadPoolWorkItem
 {
     // Only a streamed response needs one: created on first use, so the common whole answer allocates nothing more.
     private SendWindow? _window;
     private volatile bool _abandoned;
+    private Func<RunningExchange, Task>? _run;
+
+    public ulong Id => id;
+
+    public RequestStart Start => start;
+
+    /// <summary>How long the upstream has to answer (the edge's deadline when shorter than --request-timeout).</summary>
+    public TimeSpan Timeout => timeout;
 
     public bool Abandoned => _abandoned;
 
@@ -77,8 +87,17 @@ internal sealed class RunningExchange(Func<OutgoingItem<OriginItem>, ValueTask> 
     public void HeadSent(uint status)
     {
         HeadStatus = status;
-        StartTimeout(Timeout.InfiniteTimeSpan);
+        StartTimeout(System.Threading.Timeout.InfiniteTimeSpan);
     }
+
+    /// <summary>Runs <paramref name="run"/> for this exchange on a thread-pool worker, without the caller's execution context.</summary>
+    public void RunOnWorker(Func<RunningExchange, Task> run)
+    {
+        _run = run;
+        ThreadPool.UnsafeQueueUserWorkItem(this, preferLocal: false);
+    }
+
+    void IThreadPoolWorkItem.Execute() => _ = _run!(this);
 
     /// <summary>Gives the upstream <paramref name="timeout"/> from now (infinite: no limit any more).</summary>
     public void StartTimeout(TimeSpan timeout)
