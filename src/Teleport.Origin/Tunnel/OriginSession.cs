@@ -335,7 +335,7 @@ internal sealed class OriginSession
         }
 
         var timeout = start.TimeoutMs > 0 && start.TimeoutMs < _timeout.TotalMilliseconds ? TimeSpan.FromMilliseconds(start.TimeoutMs) : _timeout;
-        var cancellation = new RunningExchange(id, start, timeout, _answer, _edgeWindow, _maxStreamedBody);
+        var cancellation = new RunningExchange(id, start, timeout, _run, _answer, _edgeWindow, _maxStreamedBody);
         if (start.Upgrade.Length > 0)
         {
             // The client's side of an upgraded connection: no body limit (a WebSocket lasts as long as it lasts), and
@@ -364,7 +364,7 @@ internal sealed class OriginSession
         {
             // Up to its first await an exchange maps its request and writes it to the upstream's socket: run here, a
             // message's exchanges would do that one after another, while a worker on another core could take some.
-            cancellation.RunOnWorker(_run);
+            cancellation.RunOnWorker();
         }
 
         return null;

@@ -28,13 +28,13 @@ internal enum CancelCause
 /// stream's end asked for it) and, when its response is streamed, the window the edge grants for the body. It is
 /// also its own thread-pool work item, so starting it on a worker allocates nothing more.
 /// </summary>
-internal sealed class RunningExchange(ulong id, RequestStart start, TimeSpan timeout, Func<OutgoingItem<OriginItem>, ValueTask> send, int window, int maxBodyBytes)
+/// <param name="run">What runs the exchange, when it is started on a worker (<see cref="RunOnWorker"/>).</param>
+internal sealed class RunningExchange(ulong id, RequestStart start, TimeSpan timeout, Func<RunningExchange, Task> run, Func<OutgoingItem<OriginItem>, ValueTask> send, int window, int maxBodyBytes)
     : CancellationTokenSource, IResponseBodySink, IThreadPoolWorkItem
 {
     // Only a streamed response needs one: created on first use, so the common whole answer allocates nothing more.
     private SendWindow? _window;
     private volatile bool _abandoned;
-    private Func<RunningExchange, Task>? _run;
 
     public ulong Id => id;
 
@@ -90,14 +90,10 @@ internal sealed class RunningExchange(ulong id, RequestStart start, TimeSpan tim
         StartTimeout(System.Threading.Timeout.InfiniteTimeSpan);
     }
 
-    /// <summary>Runs <paramref name="run"/> for this exchange on a thread-pool worker, without the caller's execution context.</summary>
-    public void RunOnWorker(Func<RunningExchange, Task> run)
-    {
-        _run = run;
-        ThreadPool.UnsafeQueueUserWorkItem(this, preferLocal: false);
-    }
+    /// <summary>Runs the exchange on a thread-pool worker, without the caller's execution context.</summary>
+    public void RunOnWorker() => ThreadPool.UnsafeQueueUserWorkItem(this, preferLocal: false);
 
-    void IThreadPoolWorkItem.Execute() => _ = _run!(this);
+    void IThreadPoolWorkItem.Execute() => _ = run(this);
 
     /// <summary>Gives the upstream <paramref name="timeout"/> from now (infinite: no limit any more).</summary>
     public void StartTimeout(TimeSpan timeout)
