@@ -23,9 +23,8 @@ public sealed class HostileEdgeMemoryTests(ITestOutputHelper output)
             await warmUp.ReadToEndAsync().DefaultTimeout();
         }
 
-        await Poll.UntilAsync(() => origin.Counters.StreamsOpen == 0 && held.Aborted == held.Arrived,
-            () => $"warm-up: {origin.Counters.StreamsOpen} streams open, {held.Arrived - held.Aborted} of {held.Arrived} upstream requests still held");
-        var baseline = LiveBytes();
+        await origin.WaitUntilAsync(s => s.Counters.StreamsOpen == 0 && held.Aborted == held.Arrived).DefaultTimeout();
+        var baseline = ProcessWideMeasurements.LiveHeapBytes();
         var afterFirst = await BurstAsync(origin, held);
         var afterSecond = await BurstAsync(origin, held);
         output.WriteLine($"live bytes: baseline {baseline}, after one burst {afterFirst}, after two {afterSecond}; upstream requests held and aborted: {held.Arrived}");
@@ -52,15 +51,7 @@ public sealed class HostileEdgeMemoryTests(ITestOutputHelper output)
             }
         }).DefaultTimeout();
 
-        await Poll.UntilAsync(() => origin.Counters.StreamsOpen == 0 && held.Aborted == held.Arrived,
-            () => $"{origin.Counters.StreamsOpen} streams open, {held.Arrived - held.Aborted} of {held.Arrived} upstream requests still held");
-        return LiveBytes();
-    }
-
-    private static long LiveBytes()
-    {
-        GC.Collect(2, GCCollectionMode.Forced, blocking: true, compacting: true);
-        GC.WaitForPendingFinalizers();
-        return GC.GetTotalMemory(forceFullCollection: true);
+        await origin.WaitUntilAsync(s => s.Counters.StreamsOpen == 0 && held.Aborted == held.Arrived).DefaultTimeout();
+        return ProcessWideMeasurements.LiveHeapBytes();
     }
 }

@@ -238,7 +238,7 @@ public sealed class OperationsTests(ITestOutputHelper output)
         Assert.Equal(1, Sum(after, "teleport_origin_exchanges_cancelled_total", "reason=\"tunnel_lost\""));
         Assert.Equal(2, Sum(after, "teleport_origin_upstream_requests_total", "outcome=\"cancelled\""));
         // The upstream learns of the abort when its connection closes, a moment after the origin has counted it.
-        await Poll.UntilAsync(() => Volatile.Read(ref aborted) >= 2, () => $"the upstream saw {Volatile.Read(ref aborted)} of 2 aborts");
+        await origin.WaitUntilAsync(_ => Volatile.Read(ref aborted) >= 2).DefaultTimeout();
         Assert.Equal(2, Volatile.Read(ref aborted));
         Assert.Contains(origin.Logs, l => l.Contains("(ClientAborted); its upstream request was aborted", StringComparison.Ordinal));
     }

@@ -38,9 +38,9 @@ public sealed class OverloadTests(ITestOutputHelper output)
         // 64 client connections, kept for both storms, so the client's own sockets do not blur the figures.
         using var stormClient = new HttpClient(new SocketsHttpHandler { UseProxy = false, MaxConnectionsPerServer = 64 }) { BaseAddress = edge.Address };
         await StormAsync(stormClient);
-        var baseline = ManagedMemory();
+        var baseline = ProcessWideMeasurements.LiveHeapBytes();
         await StormAsync(stormClient);
-        var after = ManagedMemory();
+        var after = ProcessWideMeasurements.LiveHeapBytes();
 
         release.SetResult();
         Assert.All(await Task.WhenAll(running).DefaultTimeout(), r => Assert.Equal(HttpStatusCode.OK, r.StatusCode));
@@ -61,13 +61,5 @@ public sealed class OverloadTests(ITestOutputHelper output)
             Assert.Equal("origin-overloaded", r.Headers.GetValues("X-Teleport-Error").Single());
             r.Dispose();
         });
-    }
-
-    private static long ManagedMemory()
-    {
-        GC.Collect();
-        GC.WaitForPendingFinalizers();
-        GC.Collect();
-        return GC.GetTotalMemory(forceFullCollection: true);
     }
 }

@@ -8,4 +8,12 @@ namespace Teleport.FunctionalTests.Infrastructure;
 public sealed class ProcessWideMeasurements
 {
     public const string Name = "Process-wide measurements";
+
+    /// <summary>The managed heap's live bytes, after a full compacting collection and the finalizers it queued.</summary>
+    public static long LiveHeapBytes()
+    {
+        GC.Collect(2, GCCollectionMode.Forced, blocking: true, compacting: true);
+        GC.WaitForPendingFinalizers();
+        return GC.GetTotalMemory(forceFullCollection: true);
+    }
 }
