@@ -27,7 +27,8 @@ public sealed class ErrorTests(ITestOutputHelper output)
         using var cut = await client.SendAsync(shorter).DefaultTimeout();
         var elapsed = clock.Elapsed;
         await AssertErrorAsync(cut, HttpStatusCode.GatewayTimeout, "upstream-timeout", "did not answer within 0.3 s");
-        Assert.InRange(elapsed, TimeSpan.FromMilliseconds(250), TimeSpan.FromSeconds(1.9));
+        // Not sooner than asked; which timeout fired, the body says (a slow machine may take long to say it).
+        Assert.True(elapsed >= TimeSpan.FromMilliseconds(250), $"answered after {elapsed}");
 
         // Asking for more than --request-timeout gets --request-timeout.
         using var longer = new HttpRequestMessage(HttpMethod.Get, "/slow?ms=5000") { Headers = { { "X-Teleport-Timeout", "1h" } } };

@@ -162,7 +162,7 @@ public sealed class SecurityTests(ITestOutputHelper output) : IDisposable
         using var call = new Tunnel.TunnelClient(channel).Open();
 
         // Not even a hello is sent: an origin that read before checking would wait for one (10 s), then answer DeadlineExceeded.
-        var error = await Assert.ThrowsAsync<RpcException>(() => call.ResponseStream.MoveNext(CancellationToken.None).WaitAsync(TimeSpan.FromSeconds(5)));
+        var error = await Assert.ThrowsAsync<RpcException>(() => call.ResponseStream.MoveNext(CancellationToken.None).DefaultTimeout());
 
         Assert.Equal(StatusCode.Unauthenticated, error.StatusCode);
         Assert.Equal(0, origin.Counters.StreamsOpened);
@@ -231,23 +231,6 @@ public sealed class SecurityTests(ITestOutputHelper output) : IDisposable
         Assert.Equal(0, Refused(origin));
     }
 
-    [Fact]
-    public async Task AllowIp_WithoutLoopback_EdgeClosesTheClientsConnectionAndCountsIt()
-    {
-        await using var up = await TestServer.StartUpstreamAsync(output, new EchoUpstream().Configure);
-        await using var origin = await TestServer.StartOriginAsync(output, up.Address);
-        await using var edge = await TestServer.StartEdgeAsync(output, origin.Address, "--allow-ip", "10.0.0.0/8", "--allow-ip", "2001:db8::/32", "--admin", "127.0.0.1:0");
-        using var client = edge.CreateClient();
-
-        await AssertConnectionClosedAsync(client, "/x");
-        await AssertConnectionClosedAsync(client, "/y");
-
-        Assert.Equal(2, Refused(edge));
-        Assert.Equal(2, await RefusedMetricAsync(edge, "teleport_edge_connections_refused_total"));
-        // Rate-limited: the second refusal within 10 s is counted but not logged.
-        Assert.Single(edge.WarningLogs, l => l.Contains("not in --allow-ip", StringComparison.Ordinal));
-    }
-
     [Ipv6LoopbackFact]
     public async Task AllowIp_Ipv6Network_MatchesTheIpv6LoopbackOnly()
     {
@@ -269,7 +252,7 @@ public sealed class SecurityTests(ITestOutputHelper output) : IDisposable
     /// <see cref="HttpRequestException"/>; when the reset arrives before SocketsHttpHandler asks the socket for its
     /// remote end point, the handler lets the bare <see cref="SocketException"/> through. Both mean "closed".
     /// </summary>
-    private static async Task AssertConnectionClosedAsync(HttpClient client, string path)
+    internal static async Task AssertConnectionClosedAsync(HttpClient client, string path)
     {
         var error = await Record.ExceptionAsync(() => client.GetAsync(path).DefaultTimeout());
         Assert.True(error is HttpRequestException or SocketException, $"expected the connection to be closed, got: {error?.ToString() ?? "a response"}");
@@ -313,12 +296,29 @@ public sealed class SecurityTests(ITestOutputHelper output) : IDisposable
 }
 
 /// <summary>
-/// Reads an origin's /metrics: alone, since an exporter takes every meter of its name in the process, and another
-/// test's origin with --admin running at the same time may report the same series (it failed once so).
+/// Reads an edge's and an origin's /metrics: alone, since an exporter takes every meter of its name in the process, and another
+/// test's service with --admin running at the same time may report the same series (it failed once so).
 /// </summary>
 [Collection(ProcessWideMeasurements.Name)]
 public sealed class AllowIpMetricsTests(ITestOutputHelper output)
 {
+    [Fact]
+    public async Task AllowIp_WithoutLoopback_EdgeClosesTheClientsConnectionAndCountsIt()
+    {
+        await using var up = await TestServer.StartUpstreamAsync(output, new EchoUpstream().Configure);
+        await using var origin = await TestServer.StartOriginAsync(output, up.Address);
+        await using var edge = await TestServer.StartEdgeAsync(output, origin.Address, "--allow-ip", "10.0.0.0/8", "--allow-ip", "2001:db8::/32", "--admin", "127.0.0.1:0");
+        using var client = edge.CreateClient();
+
+        await SecurityTests.AssertConnectionClosedAsync(client, "/x");
+        await SecurityTests.AssertConnectionClosedAsync(client, "/y");
+
+        Assert.Equal(2, SecurityTests.Refused(edge));
+        Assert.Equal(2, await SecurityTests.RefusedMetricAsync(edge, "teleport_edge_connections_refused_total"));
+        // Rate-limited: the second refusal within 10 s is counted but not logged.
+        Assert.Single(edge.WarningLogs, l => l.Contains("not in --allow-ip", StringComparison.Ordinal));
+    }
+
     [Fact]
     public async Task AllowIp_WithoutLoopback_OriginClosesTheEdgesConnectionAndCountsIt()
     {

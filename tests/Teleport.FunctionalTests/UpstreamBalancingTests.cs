@@ -79,7 +79,7 @@ public sealed class UpstreamBalancingTests(ITestOutputHelper output)
     public async Task SingleDeadUpstream_UpstreamConnectThenNoUpstreamUntilTheDownTimeEnds()
     {
         var dead = DeadUpstream();
-        await using var origin = await TestServer.StartOriginAsync(output, ["--upstream", dead, "--upstream-down-time", "500ms"]);
+        await using var origin = await TestServer.StartOriginAsync(output, ["--upstream", dead, "--upstream-down-time", "3s"]);
         await using var edge = await TestServer.StartEdgeAsync(output, origin.Address);
         using var client = edge.CreateClient();
 
@@ -93,7 +93,7 @@ public sealed class UpstreamBalancingTests(ITestOutputHelper output)
         // Tried again once the down time has passed: polled, bounded.
         var deadline = Stopwatch.StartNew();
         string? stage = null;
-        while (stage != "upstream-connect" && deadline.Elapsed < TimeSpan.FromSeconds(5))
+        while (stage != "upstream-connect" && deadline.Elapsed < TimeSpan.FromSeconds(10))
         {
             await Task.Delay(50);
             using var again = await client.GetAsync("/x").DefaultTimeout();
@@ -194,7 +194,7 @@ public sealed class UpstreamBalancingTests(ITestOutputHelper output)
         }));
         await using var b = await StartNamedUpstreamAsync("b");
         await using var origin = await TestServer.StartOriginAsync(output,
-            ["--upstream", Text(a), "--upstream", Text(b), "--upstream-balance", "round-robin", "--upstream-health-path", "/healthz", "--upstream-health-interval", "200ms", .. Admin]);
+            ["--upstream", Text(a), "--upstream", Text(b), "--upstream-balance", "round-robin", "--upstream-health-path", "/healthz", "--upstream-health-interval", "1s", .. Admin]);
         await using var edge = await TestServer.StartEdgeAsync(output, origin.Address);
         using var client = edge.CreateClient();
 

@@ -128,6 +128,8 @@ public sealed class WebSocketTests(ITestOutputHelper output)
         await Task.WhenAll(sockets).DefaultTimeout();
         await first.CloseAsync(WebSocketCloseStatus.NormalClosure, null, CancellationToken.None).DefaultTimeout();
         Assert.Equal(1, Volatile.Read(ref connections));
+        // The upstream counts a close once its own close returns, which may be after the client's has.
+        await up.WaitUntilAsync(_ => upstream.ClosedCount >= 21).DefaultTimeout();
         Assert.Equal(21, upstream.ClosedCount);
         Assert.Empty(edge.ErrorLogs);
         Assert.Empty(origin.ErrorLogs);
@@ -197,6 +199,7 @@ public sealed class WebSocketTests(ITestOutputHelper output)
 
         await Task.WhenAll(sockets).DefaultTimeout();
         Assert.All(await Task.WhenAll(plain).DefaultTimeout(), body => Assert.Equal("plain", body));
+        await up.WaitUntilAsync(_ => upstream.ClosedCount >= 100).DefaultTimeout();
         Assert.Equal(100, upstream.ClosedCount);
         Assert.Equal(1, edge.Counters.StreamsOpened);
         Assert.Empty(edge.ErrorLogs);
