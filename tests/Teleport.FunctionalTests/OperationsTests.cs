@@ -158,6 +158,22 @@ public sealed class OperationsTests(ITestOutputHelper output)
     }
 
     [Fact]
+    public async Task Metrics_IncludeTheRuntimes_GarbageCollectionsThreadPoolAndCpu()
+    {
+        await using var origin = await TestServer.StartOriginAsync(output, new Uri($"http://127.0.0.1:{FreePort.Refusing()}"), Admin);
+        // The runtime counts collections since the process started: one now makes the figure at least 1.
+        GC.Collect();
+
+        var metrics = await ScrapeUntilAsync(origin, static m => Sum(m, "dotnet_gc_collections_total") >= 1);
+
+        Assert.True(Sum(metrics, "dotnet_gc_collections_total", "gc_heap_generation=\"gen2\"") >= 1, "the forced collection is a gen2 one");
+        Assert.True(Sum(metrics, "dotnet_gc_pause_time_seconds_total") > 0, "a collection pauses");
+        Assert.True(Sum(metrics, "dotnet_thread_pool_thread_count_total") >= 1, "the scrape itself runs on the thread pool");
+        Assert.True(Sum(metrics, "dotnet_process_cpu_time_seconds_total") > 0, "the process has used CPU");
+        Assert.True(Sum(metrics, "dotnet_process_memory_working_set_bytes") > 0, "the process has memory");
+    }
+
+    [Fact]
     public async Task Metrics_DeadUpstream_CountsUpstreamErrorOnBothSides()
     {
         await using var origin = await TestServer.StartOriginAsync(output, new Uri($"http://127.0.0.1:{FreePort.Refusing()}"), Admin);

@@ -36,11 +36,17 @@ internal static class AdminEndpoint
     public static string? Validate(string? admin)
         => admin is null || ListenAddress.TryParse(admin, out _) ? null : $"--admin '{admin}' is not an address like 127.0.0.1:9100.";
 
-    /// <summary>Exports <paramref name="meterName"/> for /metrics, labelled with <paramref name="serviceName"/> (target_info).</summary>
+    /// <summary>The runtime's own meter (GC, thread pool, CPU, memory, locks, exceptions), built into .NET.</summary>
+    private const string RuntimeMeterName = "System.Runtime";
+
+    /// <summary>
+    /// Exports <paramref name="meterName"/> and the runtime's meter for /metrics, labelled with
+    /// <paramref name="serviceName"/> (target_info).
+    /// </summary>
     public static void AddServices(IServiceCollection services, string serviceName, string meterName)
         => services.AddOpenTelemetry()
             .ConfigureResource(resource => resource.AddService(serviceName))
-            .WithMetrics(metrics => metrics.AddMeter(meterName)
+            .WithMetrics(metrics => metrics.AddMeter(meterName, RuntimeMeterName)
             // No cached answer: a scrape sees the counters as they are (scrapers come every few seconds anyway).
             .AddPrometheusExporter(static o => o.ScrapeResponseCacheDurationMilliseconds = 0));
 
