@@ -11,7 +11,7 @@ public sealed class RuntimeSettingsTests
     [Theory]
     [InlineData("teleport-edge")]
     [InlineData("teleport-origin")]
-    public void Service_RunsServerGcWithoutDatas_AndWorkersThatBlockAtOnce(string service)
+    public void Service_RunsServerGcWithoutDatas_Gen0Capped_AndWorkersThatBlockAtOnce(string service)
     {
         var path = Path.Combine(AppContext.BaseDirectory, service + ".runtimeconfig.json");
         using var config = JsonDocument.Parse(File.ReadAllText(path));
@@ -19,6 +19,7 @@ public sealed class RuntimeSettingsTests
 
         Assert.True(properties.GetProperty("System.GC.Server").GetBoolean(), $"{path}: Server GC");
         Assert.Equal(0, properties.GetProperty("System.GC.DynamicAdaptationMode").GetInt32());
+        Assert.Equal(8 * 1024 * 1024, properties.GetProperty("System.GC.Gen0MaxBudget").GetInt32());
         Assert.Equal(0, properties.GetProperty("System.Threading.ThreadPool.UnfairSemaphoreSpinLimit").GetInt32());
     }
 }
