@@ -11,6 +11,7 @@ WORKDIR /src
 
 # Restore from the project files alone, so that a source change does not repeat it.
 COPY global.json Directory.Build.props Directory.Packages.props ./
+COPY src/Teleport.Service.props src/
 COPY src/Teleport.Protocol/Teleport.Protocol.csproj src/Teleport.Protocol/
 COPY src/Teleport.Edge/Teleport.Edge.csproj src/Teleport.Edge/
 COPY src/Teleport.Origin/Teleport.Origin.csproj src/Teleport.Origin/
