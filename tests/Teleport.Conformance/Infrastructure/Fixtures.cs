@@ -1,5 +1,4 @@
 using System.Net;
-using System.Net.Sockets;
 
 namespace Teleport.Conformance.Infrastructure;
 
@@ -16,10 +15,6 @@ public sealed class OriginUnderTestFixture : IAsyncLifetime
     /// <summary>The origin under test again, configured with an upstream address nothing listens on.</summary>
     internal PeerProcess DeadUpstreamOrigin { get; private set; } = null!;
 
-    // Bound and never listening for the fixture's life: the dead upstream's port refuses, and no other test's
-    // server can be given it (a port only picked free could be).
-    private readonly Socket _deadUpstream = new(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
-
     /// <summary>Our edge, tunnelling to <see cref="Origin"/>.</summary>
     internal PeerProcess Edge { get; private set; } = null!;
 
@@ -27,9 +22,8 @@ public sealed class OriginUnderTestFixture : IAsyncLifetime
     {
         Upstream = await TestUpstream.StartAsync();
         var origin = PeerProcess.StartAsync("origin under test", Implementations.OriginUnderTest, new Dictionary<string, string> { ["upstream"] = Upstream.Url });
-        _deadUpstream.Bind(new IPEndPoint(IPAddress.Loopback, 0));
-        var deadPort = ((IPEndPoint)_deadUpstream.LocalEndPoint!).Port;
-        var dead = PeerProcess.StartAsync("origin under test (dead upstream)", Implementations.OriginUnderTest, new Dictionary<string, string> { ["upstream"] = $"http://127.0.0.1:{deadPort}" });
+        // A port that stays dead while the tests run: one only picked free could be given to another test's server.
+        var dead = PeerProcess.StartAsync("origin under test (dead upstream)", Implementations.OriginUnderTest, new Dictionary<string, string> { ["upstream"] = $"http://127.0.0.1:{FreePort.Refusing()}" });
         Origin = await origin;
         DeadUpstreamOrigin = await dead;
         Edge = await PeerProcess.StartAsync("our edge", Implementations.OurEdge, new Dictionary<string, string> { ["origin"] = Origin.Address.GetLeftPart(UriPartial.Authority) });
@@ -42,7 +36,6 @@ public sealed class OriginUnderTestFixture : IAsyncLifetime
         await DeadUpstreamOrigin.DisposeAsync();
         await Origin.DisposeAsync();
         await Upstream.DisposeAsync();
-        _deadUpstream.Dispose();
     }
 }
 

@@ -47,7 +47,7 @@ internal sealed class PeerProcess : IAsyncDisposable
     /// <exception cref="InvalidOperationException">It exited, or did not listen in time; the message has its output.</exception>
     public static async Task<PeerProcess> StartAsync(string name, string template, IReadOnlyDictionary<string, string> values)
     {
-        var port = FreePort();
+        var port = FreePort.Next();
         var all = new Dictionary<string, string>(values)
         {
             ["port"] = port.ToString(System.Globalization.CultureInfo.InvariantCulture),
@@ -157,14 +157,6 @@ internal sealed class PeerProcess : IAsyncDisposable
                 throw new InvalidOperationException($"{Name} did not listen on 127.0.0.1:{Port} within {StartTimeout.TotalSeconds} s ({ex.SocketErrorCode}). Command: {CommandLine}\n{Output}");
             }
         }
-    }
-
-    /// <summary>A loopback port that was free a moment ago, for a process told to listen on it.</summary>
-    public static int FreePort()
-    {
-        using var listener = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
-        listener.Bind(new IPEndPoint(IPAddress.Loopback, 0));
-        return ((IPEndPoint)listener.LocalEndPoint!).Port;
     }
 }
 

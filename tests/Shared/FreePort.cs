@@ -1,8 +1,9 @@
 using System.Net;
 using System.Net.Sockets;
 
-namespace Teleport.FunctionalTests.Infrastructure;
+namespace Teleport.Testing;
 
+/// <summary>Loopback ports for servers a test starts later or for upstreams that must stay dead. Shared by the test projects.</summary>
 internal static class FreePort
 {
     /// <summary>
