@@ -1,3 +1,4 @@
+using System.Diagnostics;
 using System.Net;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Http;
@@ -81,5 +82,30 @@ public sealed class ShutdownTests(ITestOutputHelper output)
         Assert.Equal("finished", await inFlight.DefaultTimeout());
         await stopping.DefaultTimeout();
         Assert.Empty(edge.ErrorLogs);
+    }
+
+    /// <summary>A request still running at --drain-timeout is cut off: the edge's stop is bounded, not held by its slowest client.</summary>
+    [Fact]
+    public async Task EdgeStopping_RequestOutlastingTheDrainTimeout_IsCutOff_StopEndsInTime()
+    {
+        var arrived = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        await using var up = await TestServer.StartUpstreamAsync(output, app => app.Run(async c =>
+        {
+            arrived.TrySetResult();
+            await Task.Delay(Timeout.Infinite, c.RequestAborted);
+        }));
+        await using var origin = await TestServer.StartOriginAsync(output, up.Address);
+        await using var edge = await TestServer.StartEdgeAsync(output, origin.Address, "--drain-timeout", "1s");
+        using var client = edge.CreateClient();
+
+        var inFlight = client.GetAsync("/held");
+        await arrived.Task.DefaultTimeout();
+        var stopping = Stopwatch.StartNew();
+        await edge.App.StopAsync().DefaultTimeout();
+
+        // Kestrel waits the drain timeout, then aborts the connections left (and waits up to a second for that);
+        // without the option it would wait its default 30 s.
+        Assert.InRange(stopping.Elapsed, TimeSpan.FromSeconds(0.9), TimeSpan.FromSeconds(15));
+        await Assert.ThrowsAnyAsync<HttpRequestException>(() => inFlight).DefaultTimeout();
     }
 }

@@ -107,6 +107,12 @@ internal sealed class EdgeOptions
     /// <summary>How long a request waits for a tunnel to the origin before the client gets 503. Default 5 s.</summary>
     public TimeSpan TunnelWait { get; set; } = TimeSpan.FromSeconds(5);
 
+    /// <summary>
+    /// On shutdown, how long the requests already accepted may take to finish before their connections are closed:
+    /// the host's shutdown timeout, so it also bounds a connection Kestrel itself fails to close. Default 30 s.
+    /// </summary>
+    public TimeSpan DrainTimeout { get; set; } = TimeSpan.FromSeconds(30);
+
     /// <summary>Largest request body accepted, in bytes; bigger ones get 413. Default 16 MiB.</summary>
     public long MaxRequestBodySize { get; set; } = 16 * 1024 * 1024;
 

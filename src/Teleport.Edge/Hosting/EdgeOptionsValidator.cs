@@ -77,6 +77,11 @@ internal sealed class EdgeOptionsValidator : IValidateOptions<EdgeOptions>
             (errors ??= []).Add("--tunnel-wait must be between 0 and 24 days.");
         }
 
+        if (o.DrainTimeout < TimeSpan.Zero || o.DrainTimeout > TimeSpan.FromHours(1))
+        {
+            (errors ??= []).Add("--drain-timeout must be between 0 and 1 hour.");
+        }
+
         if (o.MaxRequestBodySize is < 0 or > int.MaxValue - 64 * 1024 * 1024)
         {
             (errors ??= []).Add("--max-request-body-size must be between 0 and 2 GiB - 64 MiB.");

@@ -1,4 +1,5 @@
 using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Options;
 using Teleport.Edge.Hosting;
 
@@ -43,5 +44,17 @@ public sealed class EdgeAppTests
         {
             File.Delete(file);
         }
+    }
+
+    [Theory]
+    [InlineData(new string[0], 30_000)]
+    [InlineData(new[] { "--drain-timeout", "2500ms" }, 2_500)]
+    public async Task Build_DrainTimeout_IsTheHostsShutdownTimeout(string[] args, int expectedMs)
+    {
+        await using var app = EdgeApp.Build(args);
+
+        var host = app.Services.GetRequiredService<IOptions<HostOptions>>().Value;
+
+        Assert.Equal(TimeSpan.FromMilliseconds(expectedMs), host.ShutdownTimeout);
     }
 }

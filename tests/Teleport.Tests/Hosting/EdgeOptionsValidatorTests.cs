@@ -71,6 +71,8 @@ public sealed class EdgeOptionsValidatorTests
     [InlineData("RequestTimeout", "50.00:00:00", "--request-timeout")]
     [InlineData("TunnelWait", "-00:00:00.001", "--tunnel-wait")]
     [InlineData("TunnelWait", "30.00:00:00", "--tunnel-wait")]
+    [InlineData("DrainTimeout", "-00:00:01", "--drain-timeout")]
+    [InlineData("DrainTimeout", "01:00:01", "--drain-timeout")]
     [InlineData("Origin:0", "http://origin:9090/?x=1", "--origin")]
     [InlineData("MaxRequestBodySize", "-1", "--max-request-body-size")]
     [InlineData("MaxRequestBodySize", "2080374784", "--max-request-body-size")]
