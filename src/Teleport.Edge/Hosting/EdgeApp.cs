@@ -44,7 +44,7 @@ internal static class EdgeApp
             new("request-timeout", S + nameof(EdgeOptions.RequestTimeout), "DURATION", "Longest wait for the response head before the client gets 504 (e.g. 30s, 500ms, 2m), counted from the end of a streamed request body; a streamed response body may then take as long as it needs.", "30s"),
             new("route-timeout", S + nameof(EdgeOptions.RouteTimeout), "PREFIX=DURATION", "A request timeout for the paths under PREFIX in place of --request-timeout, longer or shorter, e.g. /reports=5m or /api/quote=800ms; repeat for several, the longest matching prefix wins. /reports matches /reports and /reports/..., not /reportsX. The origin's own --request-timeout still caps it.", null, Repeatable: true),
             new("tunnel-wait", S + nameof(EdgeOptions.TunnelWait), "DURATION", "How long a request waits for a tunnel to the origin before the client gets 503.", "5s"),
-            new("drain-timeout", S + nameof(EdgeOptions.DrainTimeout), "DURATION", "On shutdown (SIGTERM), how long the requests already accepted may take to finish (their answers still come through the tunnel) while no new connections are taken; then their connections are closed.", "30s"),
+            new("drain-timeout", S + nameof(EdgeOptions.DrainTimeout), "DURATION", "On shutdown (SIGTERM), how long the requests already accepted may take to finish (their answers still come through the tunnel) while no new connections are taken; those still waiting then get 503 (edge-shutting-down) and a second later their connections are closed.", "30s"),
             new("max-request-body-size", S + nameof(EdgeOptions.MaxRequestBodySize), "SIZE", "Largest request body; bigger ones get 413 (e.g. 16MiB).", "16MiB"),
             new("max-response-body-size", S + nameof(EdgeOptions.MaxResponseBodySize), "SIZE", "Largest response body the edge takes whole in one tunnel message (sets its message size limit); streamed bodies are bounded by the origin's --max-response-body-size instead.", "16MiB"),
             new("max-request-headers-size", S + nameof(EdgeOptions.MaxRequestHeadersSize), "SIZE", "Largest total size of a request's header fields; bigger ones get 431.", "32KiB"),
@@ -90,8 +90,9 @@ internal static class EdgeApp
             .ValidateOnStart();
         services.AddSingleton<IValidateOptions<EdgeOptions>, EdgeOptionsValidator>();
         services.AddOptions<KestrelServerOptions>().Configure<IOptions<EdgeOptions>>(ConfigureKestrel);
-        // Kestrel waits this long for the connections it asked to close, then aborts them; the tunnel outlives it.
-        services.AddOptions<HostOptions>().Configure<IOptions<EdgeOptions>>(static (host, edge) => host.ShutdownTimeout = edge.Value.DrainTimeout);
+        // Kestrel waits this long for the connections it asked to close, then aborts them; the tunnel outlives it. The
+        // second beyond --drain-timeout is for writing the 503s of the exchanges given up then (TunnelPool).
+        services.AddOptions<HostOptions>().Configure<IOptions<EdgeOptions>>(static (host, edge) => host.ShutdownTimeout = edge.Value.DrainTimeout + TimeSpan.FromSeconds(1));
         services.AddSingleton<TunnelCounters>();
         services.AddSingleton<AccessCounters>();
         services.AddSingleton<ConnectionCounters>();

@@ -108,8 +108,9 @@ internal sealed class EdgeOptions
     public TimeSpan TunnelWait { get; set; } = TimeSpan.FromSeconds(5);
 
     /// <summary>
-    /// On shutdown, how long the requests already accepted may take to finish before their connections are closed:
-    /// the host's shutdown timeout, so it also bounds a connection Kestrel itself fails to close. Default 30 s.
+    /// On shutdown, how long the requests already accepted may take to finish; those still waiting then get 503, and
+    /// a second later their connections are closed (the host's shutdown timeout, so it also bounds a connection
+    /// Kestrel itself fails to close). Default 30 s.
     /// </summary>
     public TimeSpan DrainTimeout { get; set; } = TimeSpan.FromSeconds(30);
 

@@ -379,6 +379,11 @@ internal sealed class EdgeRequestHandler
             return answer.ResponseStart.Status is >= 200 and < 300 ? EdgeOutcome.Success : EdgeOutcome.Non2xx;
         }
 
+        if (ReferenceEquals(answer, LocalErrors.EdgeStopping))
+        {
+            return EdgeOutcome.Rejected;
+        }
+
         return (answer.Error?.Code ?? ErrorCode.Unspecified) switch
         {
             ErrorCode.UpstreamTimeout => EdgeOutcome.Timeout,
@@ -397,9 +402,10 @@ internal sealed class EdgeRequestHandler
         }
 
         var error = answer.Error ?? LocalErrors.TunnelLost.Error;
-        var status = ErrorResponses.StatusFor(error.Code);
+        var stopping = ReferenceEquals(answer, LocalErrors.EdgeStopping);
+        var status = stopping ? StatusCodes.Status503ServiceUnavailable : ErrorResponses.StatusFor(error.Code);
         EdgeLog.ExchangeFailed(_logger, context.Request.Method, context.Request.Path, status, error.Code, error.Message);
-        await ErrorResponses.WriteAsync(context, status, ErrorResponses.NameOf(error.Code), error.Message);
+        await ErrorResponses.WriteAsync(context, status, stopping ? ErrorResponses.EdgeShuttingDown : ErrorResponses.NameOf(error.Code), error.Message);
     }
 
     /// <summary>What the client-abort callback needs; a class so the callback is a static lambda.</summary>

@@ -11,6 +11,9 @@ internal static class ErrorResponses
 {
     public const string ErrorHeader = "X-Teleport-Error";
 
+    /// <summary>The stage named when the edge stops before an answer came (its --drain-timeout ran out).</summary>
+    public const string EdgeShuttingDown = "edge-shutting-down";
+
     /// <summary>The stage named when the origin's response cannot be written as valid HTTP.</summary>
     public const string InvalidOriginResponse = "origin-response";
 

@@ -16,6 +16,9 @@ internal static class LocalErrors
 
     public static readonly OriginItem Abandoned = Error(ErrorCode.Unspecified, "the client went away");
 
+    /// <summary>The edge is stopping and its --drain-timeout has run out before the answer came (answered 503, never retried).</summary>
+    public static readonly OriginItem EdgeStopping = Error(ErrorCode.Unspecified, "the edge is shutting down and the response did not come within its --drain-timeout");
+
     /// <summary>A one-off error answer (for messages that name a value).</summary>
     public static OriginItem Error(ErrorCode code, string message)
         => new() { Error = new ExchangeError { Code = code, Message = message } };

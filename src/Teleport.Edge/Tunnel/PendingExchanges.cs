@@ -76,6 +76,15 @@ internal sealed class PendingExchanges
         }
     }
 
+    /// <summary>Copies every exchange waiting now into <paramref name="open"/>.</summary>
+    public void CopyTo(List<PendingExchange> open)
+    {
+        lock (_lock)
+        {
+            open.AddRange(_byId.Values);
+        }
+    }
+
     /// <summary>Refuses new exchanges and returns every one still waiting.</summary>
     public List<PendingExchange> Close()
     {

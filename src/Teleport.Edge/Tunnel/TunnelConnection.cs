@@ -168,10 +168,12 @@ internal sealed class TunnelConnection : IAsyncDisposable
     }
 
     /// <summary>Runs the stream until it fails, the origin ends it, or <paramref name="stoppingToken"/> fires.</summary>
+    /// <param name="drainExpired">Fires when the edge is stopping and its --drain-timeout has run out: every exchange still open is given up.</param>
     /// <returns>Why the stream ended, for the log.</returns>
-    public async Task<Exception?> RunAsync(CancellationToken stoppingToken)
+    public async Task<Exception?> RunAsync(CancellationToken stoppingToken, CancellationToken drainExpired)
     {
         using var stopping = stoppingToken.Register(static s => ((CancellationTokenSource)s!).Cancel(), _lifetime);
+        using var givingUp = drainExpired.Register(static s => ((TunnelConnection)s!).GiveUpOpenExchanges(), this);
         var token = _lifetime.Token;
         var writing = _writer.RunAsync(_call.RequestStream, token);
         var reading = ReadAsync(token);
@@ -243,6 +245,20 @@ internal sealed class TunnelConnection : IAsyncDisposable
         compressor = StreamCompressor.Create(StreamCodecs.NameOf(sending), level);
         var batch = new EdgeBatch();
         return new CompressedFrameBuilder<EdgeFrame, EdgeItem>(batch, batch.Items, new EdgeFrame(), static (f, payload) => f.CompressedBatch = payload, compressor);
+    }
+
+    /// <summary>
+    /// Answers every open exchange with <see cref="LocalErrors.EdgeStopping"/> and tells the origin to stop them, so
+    /// their clients get a 503 before the server closes their connections.
+    /// </summary>
+    private void GiveUpOpenExchanges()
+    {
+        var open = new List<PendingExchange>();
+        _pending.CopyTo(open);
+        foreach (var exchange in open)
+        {
+            Abandon(exchange, CancelReason.ShuttingDown, LocalErrors.EdgeStopping);
+        }
     }
 
     /// <summary>Best effort: when the queue is full or closed, the origin's own timeout ends the work.</summary>

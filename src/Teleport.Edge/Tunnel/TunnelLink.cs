@@ -56,7 +56,8 @@ internal sealed class TunnelLink
     }
 
     /// <summary>Connects and reconnects until <paramref name="stoppingToken"/> fires; then waits for every stream it opened to close.</summary>
-    public async Task RunAsync(CancellationToken stoppingToken)
+    /// <param name="drainExpired">Fires when the edge's --drain-timeout has run out on shutdown (see <see cref="TunnelConnection.RunAsync"/>).</param>
+    public async Task RunAsync(CancellationToken stoppingToken, CancellationToken drainExpired)
     {
         var failures = 0;
         var draining = new List<Task>();
@@ -73,7 +74,7 @@ internal sealed class TunnelLink
                 Volatile.Write(ref _current, connection);
                 _connected(connection);
 
-                run = connection.RunAsync(stoppingToken);
+                run = connection.RunAsync(stoppingToken, drainExpired);
                 if (await Task.WhenAny(run, connection.Drained) != run)
                 {
                     // The origin takes nothing new on this stream: open the next one now, let this one finish its exchanges.

@@ -14,6 +14,8 @@ namespace Teleport.Edge.Tunnel;
 /// <remarks>
 /// The streams outlive the HTTP server's graceful shutdown, so requests still in flight get their answers:
 /// they close only once the host has stopped (ApplicationStopped), not when hosted services are asked to stop.
+/// Exchanges still open at --drain-timeout after the stop began are answered 503 then, a second before the server
+/// closes their connections (its shutdown timeout is one second longer).
 /// </remarks>
 internal sealed class TunnelPool : IHostedService, IAsyncDisposable
 {
@@ -21,12 +23,14 @@ internal sealed class TunnelPool : IHostedService, IAsyncDisposable
     private readonly EdgeOptions _options;
     private readonly ILogger<TunnelPool> _logger;
     private readonly CancellationTokenSource _shutdown = new();
+    private readonly CancellationTokenSource _drainExpired = new();
     private TaskCompletionSource<TunnelConnection> _connected = NewSignal();
     private Task? _running;
 
     public TunnelPool(IOptions<EdgeOptions> options, TunnelCounters counters, IHostApplicationLifetime lifetime, ILogger<TunnelPool> logger)
     {
         lifetime.ApplicationStopped.Register(static s => ((TunnelPool)s!).Shutdown(), this);
+        lifetime.ApplicationStopping.Register(static s => ((TunnelPool)s!).StartDrainTimer(), this);
         _options = options.Value;
         _logger = logger;
         var gzip = new GzipCompressionProvider(_options.CompressionLevel);
@@ -107,7 +111,7 @@ internal sealed class TunnelPool : IHostedService, IAsyncDisposable
         var runs = new Task[_links.Length];
         for (var i = 0; i < runs.Length; i++)
         {
-            runs[i] = _links[i].RunAsync(_shutdown.Token);
+            runs[i] = _links[i].RunAsync(_shutdown.Token, _drainExpired.Token);
         }
 
         _running = Task.WhenAll(runs);
@@ -125,10 +129,23 @@ internal sealed class TunnelPool : IHostedService, IAsyncDisposable
         }
 
         _shutdown.Dispose();
+        _drainExpired.Dispose();
     }
 
     private void OnConnected(TunnelConnection connection)
         => Interlocked.Exchange(ref _connected, NewSignal()).TrySetResult(connection);
+
+    private void StartDrainTimer()
+    {
+        try
+        {
+            _drainExpired.CancelAfter(_options.DrainTimeout);
+        }
+        catch (ObjectDisposedException)
+        {
+            // Already disposed.
+        }
+    }
 
     private void Shutdown()
     {

@@ -46,10 +46,11 @@ public sealed class EdgeAppTests
         }
     }
 
+    /// <summary>The host waits a second beyond --drain-timeout: the time to write the 503s of what is given up then.</summary>
     [Theory]
-    [InlineData(new string[0], 30_000)]
-    [InlineData(new[] { "--drain-timeout", "2500ms" }, 2_500)]
-    public async Task Build_DrainTimeout_IsTheHostsShutdownTimeout(string[] args, int expectedMs)
+    [InlineData(new string[0], 31_000)]
+    [InlineData(new[] { "--drain-timeout", "2500ms" }, 3_500)]
+    public async Task Build_DrainTimeout_PlusASecond_IsTheHostsShutdownTimeout(string[] args, int expectedMs)
     {
         await using var app = EdgeApp.Build(args);
 
