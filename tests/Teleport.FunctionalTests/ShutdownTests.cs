@@ -114,9 +114,46 @@ public sealed class ShutdownTests(ITestOutputHelper output)
         Assert.Equal("edge-shutting-down", response.Headers.GetValues("X-Teleport-Error").Single());
         Assert.Contains("--drain-timeout", await response.Content.ReadAsStringAsync());
         Assert.True(answeredAfter >= TimeSpan.FromSeconds(0.9), $"answered {answeredAfter} after the stop began, before the drain timeout");
+        // The upstream's request is aborted: by the edge's cancel, or by the stream's end when the stop closes it first.
         await cancelled.Task.DefaultTimeout();
+        await edge.WaitUntilAsync(static e => e.WarningLogs.Any(l => l.Contains("--drain-timeout ran out with 1 exchanges still open", StringComparison.Ordinal))).DefaultTimeout();
         // Then the host waits for the connections at most a second more; without the option, 30 s.
         await stopped.DefaultTimeout();
         Assert.InRange(stopping.Elapsed, TimeSpan.FromSeconds(0.9), TimeSpan.FromSeconds(15));
+    }
+
+    /// <summary>A streamed response still under way at --drain-timeout is cut off (never ended as if whole), and the upstream's work cancelled.</summary>
+    [Fact]
+    public async Task EdgeStopping_StreamedResponseOutlastingTheDrainTimeout_IsCutOff_UpstreamCancelled()
+    {
+        var cancelled = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        await using var up = await TestServer.StartUpstreamAsync(output, app => app.Run(async c =>
+        {
+            using var _ = c.RequestAborted.Register(() => cancelled.TrySetResult());
+            await c.Response.WriteAsync("first chunk\n", c.RequestAborted);
+            await c.Response.Body.FlushAsync(c.RequestAborted);
+            await Task.Delay(Timeout.Infinite, c.RequestAborted);
+        }));
+        await using var origin = await TestServer.StartOriginAsync(output, up.Address);
+        await using var edge = await TestServer.StartEdgeAsync(output, origin.Address, "--drain-timeout", "1s");
+        using var client = edge.CreateClient();
+
+        using var response = await client.GetAsync("/events", HttpCompletionOption.ResponseHeadersRead).DefaultTimeout();
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        var body = await response.Content.ReadAsStreamAsync();
+        var buffer = new byte[64];
+        Assert.True(await body.ReadAsync(buffer).AsTask().DefaultTimeout() > 0);
+        var stopped = edge.App.StopAsync();
+
+        await Assert.ThrowsAnyAsync<IOException>(async () =>
+        {
+            while (await body.ReadAsync(buffer).AsTask().DefaultTimeout() > 0)
+            {
+            }
+        });
+        // The upstream's request is aborted: by the edge's cancel, or by the stream's end when the stop closes it first.
+        await cancelled.Task.DefaultTimeout();
+        await edge.WaitUntilAsync(static e => e.WarningLogs.Any(l => l.Contains("--drain-timeout ran out with 1 exchanges still open", StringComparison.Ordinal))).DefaultTimeout();
+        await stopped.DefaultTimeout();
     }
 }

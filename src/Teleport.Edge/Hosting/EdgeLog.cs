@@ -36,4 +36,8 @@ internal static partial class EdgeLog
     [LoggerMessage(EventId = 8, EventName = "ExchangeRetried", Level = LogLevel.Debug,
         Message = "{Method} {Target} retried on another stream after attempt {Attempt}: {Stage}.")]
     public static partial void ExchangeRetried(ILogger logger, string method, string target, string stage, int attempt);
+
+    [LoggerMessage(EventId = 9, EventName = "DrainTimedOut", Level = LogLevel.Warning,
+        Message = "Stopping: --drain-timeout ran out with {Count} exchanges still open on a tunnel stream; their clients got 503 (edge-shutting-down) or, if already answering, were cut off, and the origin was told to stop them.")]
+    public static partial void DrainTimedOut(ILogger logger, int count);
 }

@@ -109,7 +109,7 @@ internal sealed class EdgeOptions
 
     /// <summary>
     /// On shutdown, how long the requests already accepted may take to finish; those still waiting then get 503, and
-    /// a second later their connections are closed (the host's shutdown timeout, so it also bounds a connection
+    /// connections still open a second later are closed (the host's shutdown timeout, so it also bounds a connection
     /// Kestrel itself fails to close). Default 30 s.
     /// </summary>
     public TimeSpan DrainTimeout { get; set; } = TimeSpan.FromSeconds(30);

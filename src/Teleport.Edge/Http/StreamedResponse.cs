@@ -32,7 +32,9 @@ internal static class StreamedResponse
             {
                 // Broken off: the client must see a cut response, not a short one that looks whole.
                 context.Abort();
-                return ReferenceEquals(last, LocalErrors.TunnelLost) ? EdgeOutcome.TunnelError : EdgeOutcome.UpstreamError;
+                return ReferenceEquals(last, LocalErrors.TunnelLost) ? EdgeOutcome.TunnelError
+                    : ReferenceEquals(last, LocalErrors.EdgeStopping) ? EdgeOutcome.Rejected
+                    : EdgeOutcome.UpstreamError;
             }
 
             if (!ResponseWriter.TryFinish(context, last.ResponseBody))

@@ -128,6 +128,7 @@ internal static class UpgradedExchange
             context.Abort();
             return ReferenceEquals(last, LocalErrors.Abandoned) ? EdgeOutcome.Aborted
                 : ReferenceEquals(last, LocalErrors.TunnelLost) ? EdgeOutcome.TunnelError
+                : ReferenceEquals(last, LocalErrors.EdgeStopping) ? EdgeOutcome.Rejected
                 : EdgeOutcome.UpstreamError;
         }
         catch (Exception ex) when (ex is OperationCanceledException or IOException && aborted.IsCancellationRequested)

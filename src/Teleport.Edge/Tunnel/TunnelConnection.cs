@@ -33,15 +33,18 @@ internal sealed class TunnelConnection : IAsyncDisposable
     private readonly ILogger _logger;
     private readonly TimeSpan _heartbeatInterval;
     private readonly long _heartbeatTimeoutMs;
+    private readonly CancellationToken _drainExpired;
     private long _lastReceived = Environment.TickCount64;
     private long _roundTripTicks = -1;
 
     /// <param name="receiveLimit">Largest message the edge accepts, decompressed.</param>
     /// <param name="sending">How the edge compresses what it sends on this stream, as agreed in the hellos.</param>
     /// <param name="load">The load its origin reports, shared with the other streams to it.</param>
-    public TunnelConnection(GrpcChannel channel, AsyncDuplexStreamingCall<EdgeFrame, OriginFrame> call, OriginHello hello, EdgeOptions options, TunnelCompression sending, int receiveLimit, OriginLoad load, TunnelCounters counters, ILogger logger)
+    /// <param name="drainExpired">Fires when the edge is stopping and its --drain-timeout has run out: every exchange still open is given up.</param>
+    public TunnelConnection(GrpcChannel channel, AsyncDuplexStreamingCall<EdgeFrame, OriginFrame> call, OriginHello hello, EdgeOptions options, TunnelCompression sending, int receiveLimit, OriginLoad load, TunnelCounters counters, CancellationToken drainExpired, ILogger logger)
     {
         _channel = channel;
+        _drainExpired = drainExpired;
         _call = call;
         _load = load;
         _heartbeatInterval = options.HeartbeatInterval;
@@ -141,10 +144,22 @@ internal sealed class TunnelConnection : IAsyncDisposable
     /// </summary>
     public async ValueTask SendAsync(PendingExchange exchange, EdgeItem item, int size, CancellationToken cancellationToken)
     {
+        if (_drainExpired.IsCancellationRequested)
+        {
+            // Begun after the edge's drain timeout (a retry, a late request): answered 503 and never sent.
+            GiveUp(exchange);
+            return;
+        }
+
         exchange.HoldBody();
         try
         {
             await _writer.EnqueueAsync(new OutgoingItem<EdgeItem>(item, size, exchange), cancellationToken);
+            if (_drainExpired.IsCancellationRequested && exchange.Answer.IsCompleted && ReferenceEquals(exchange.Answer.Result, LocalErrors.EdgeStopping))
+            {
+                // Given up while its start was being queued: that cancel may have gone out first, so one more follows the start.
+                SendCancel(exchange.Id, CancelReason.ShuttingDown);
+            }
         }
         catch (Exception ex) when (ex is System.Threading.Channels.ChannelClosedException or OperationCanceledException)
         {
@@ -168,12 +183,11 @@ internal sealed class TunnelConnection : IAsyncDisposable
     }
 
     /// <summary>Runs the stream until it fails, the origin ends it, or <paramref name="stoppingToken"/> fires.</summary>
-    /// <param name="drainExpired">Fires when the edge is stopping and its --drain-timeout has run out: every exchange still open is given up.</param>
     /// <returns>Why the stream ended, for the log.</returns>
-    public async Task<Exception?> RunAsync(CancellationToken stoppingToken, CancellationToken drainExpired)
+    public async Task<Exception?> RunAsync(CancellationToken stoppingToken)
     {
         using var stopping = stoppingToken.Register(static s => ((CancellationTokenSource)s!).Cancel(), _lifetime);
-        using var givingUp = drainExpired.Register(static s => ((TunnelConnection)s!).GiveUpOpenExchanges(), this);
+        using var givingUp = _drainExpired.Register(static s => ((TunnelConnection)s!).GiveUpOpenExchanges(), this);
         var token = _lifetime.Token;
         var writing = _writer.RunAsync(_call.RequestStream, token);
         var reading = ReadAsync(token);
@@ -258,6 +272,21 @@ internal sealed class TunnelConnection : IAsyncDisposable
         foreach (var exchange in open)
         {
             Abandon(exchange, CancelReason.ShuttingDown, LocalErrors.EdgeStopping);
+        }
+
+        if (open.Count > 0)
+        {
+            EdgeLog.DrainTimedOut(_logger, open.Count);
+        }
+    }
+
+    /// <summary>Answers an exchange whose start was never queued with <see cref="LocalErrors.EdgeStopping"/>; the origin has nothing to cancel.</summary>
+    private void GiveUp(PendingExchange exchange)
+    {
+        if (_pending.TryRemove(exchange.Id, out _))
+        {
+            exchange.TryComplete(LocalErrors.EdgeStopping);
+            exchange.FinishBody(LocalErrors.EdgeStopping);
         }
     }
 

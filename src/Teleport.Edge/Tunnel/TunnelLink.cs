@@ -29,11 +29,14 @@ internal sealed class TunnelLink
     private readonly ILogger _logger;
     private readonly GzipCompressionProvider _gzip;
     private readonly Action<TunnelConnection> _connected;
+    private readonly CancellationToken _drainExpired;
     private TunnelConnection? _current;
 
     /// <param name="connected">Told of every new live stream (requests waiting for one are released).</param>
-    public TunnelLink(EdgeOptions options, Uri origin, OriginLoad load, GzipCompressionProvider gzip, TunnelCounters counters, ILogger logger, Action<TunnelConnection> connected)
+    /// <param name="drainExpired">Fires when the edge's --drain-timeout has run out on shutdown (see <see cref="TunnelConnection"/>).</param>
+    public TunnelLink(EdgeOptions options, Uri origin, OriginLoad load, GzipCompressionProvider gzip, TunnelCounters counters, ILogger logger, Action<TunnelConnection> connected, CancellationToken drainExpired)
     {
+        _drainExpired = drainExpired;
         _options = options;
         _origin = origin;
         _load = load;
@@ -56,8 +59,7 @@ internal sealed class TunnelLink
     }
 
     /// <summary>Connects and reconnects until <paramref name="stoppingToken"/> fires; then waits for every stream it opened to close.</summary>
-    /// <param name="drainExpired">Fires when the edge's --drain-timeout has run out on shutdown (see <see cref="TunnelConnection.RunAsync"/>).</param>
-    public async Task RunAsync(CancellationToken stoppingToken, CancellationToken drainExpired)
+    public async Task RunAsync(CancellationToken stoppingToken)
     {
         var failures = 0;
         var draining = new List<Task>();
@@ -74,7 +76,7 @@ internal sealed class TunnelLink
                 Volatile.Write(ref _current, connection);
                 _connected(connection);
 
-                run = connection.RunAsync(stoppingToken, drainExpired);
+                run = connection.RunAsync(stoppingToken);
                 if (await Task.WhenAny(run, connection.Drained) != run)
                 {
                     // The origin takes nothing new on this stream: open the next one now, let this one finish its exchanges.
@@ -210,7 +212,7 @@ internal sealed class TunnelLink
                 call.RequestStream.WriteOptions = new WriteOptions(WriteFlags.NoCompress);
             }
 
-            return new TunnelConnection(channel, call, answer.Hello, _options, sending, ReceiveLimit, _load, _counters, _logger);
+            return new TunnelConnection(channel, call, answer.Hello, _options, sending, ReceiveLimit, _load, _counters, _drainExpired, _logger);
         }
         catch
         {

@@ -43,7 +43,7 @@ internal sealed class TunnelPool : IHostedService, IAsyncDisposable
             var load = new OriginLoad(_options.Streams);
             for (var i = 0; i < _options.Streams; i++)
             {
-                links.Add(new TunnelLink(_options, origin, load, gzip, counters, logger, OnConnected));
+                links.Add(new TunnelLink(_options, origin, load, gzip, counters, logger, OnConnected, _drainExpired.Token));
             }
         }
 
@@ -111,7 +111,7 @@ internal sealed class TunnelPool : IHostedService, IAsyncDisposable
         var runs = new Task[_links.Length];
         for (var i = 0; i < runs.Length; i++)
         {
-            runs[i] = _links[i].RunAsync(_shutdown.Token, _drainExpired.Token);
+            runs[i] = _links[i].RunAsync(_shutdown.Token);
         }
 
         _running = Task.WhenAll(runs);

@@ -15,6 +15,8 @@ public sealed class EdgeOptionsValidatorTests
 
     [Theory]
     [InlineData("Listen:0", "127.0.0.1:0")]
+    [InlineData("DrainTimeout", "00:00:00")]
+    [InlineData("DrainTimeout", "01:00:00")]
     [InlineData("Listen:0", "[::]:8080")]
     [InlineData("Listen:0", "http://0.0.0.0:8080")]
     [InlineData("Listen:0", "unix:/run/teleport/edge.sock")]
