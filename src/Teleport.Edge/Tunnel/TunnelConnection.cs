@@ -146,8 +146,8 @@ internal sealed class TunnelConnection : IAsyncDisposable
     {
         if (_drainExpired.IsCancellationRequested)
         {
-            // Begun after the edge's drain timeout (a retry, a late request): answered 503 and never sent.
-            GiveUp(exchange);
+            // Begun after the edge's drain timeout (a retry, a late request): answered 503 and never sent, so nothing to cancel.
+            TryEnd(exchange, LocalErrors.EdgeStopping);
             return;
         }
 
@@ -174,12 +174,23 @@ internal sealed class TunnelConnection : IAsyncDisposable
     /// <summary>Gives up on an exchange and tells the origin to stop working on it.</summary>
     public void Abandon(PendingExchange exchange, CancelReason reason, OriginItem answer)
     {
-        if (_pending.TryRemove(exchange.Id, out _))
+        if (TryEnd(exchange, answer))
         {
-            exchange.TryComplete(answer);
-            exchange.FinishBody(answer);
             SendCancel(exchange.Id, reason);
         }
+    }
+
+    /// <summary>Stops waiting for an exchange and answers it (its body too) with <paramref name="answer"/>; false when it had ended already.</summary>
+    private bool TryEnd(PendingExchange exchange, OriginItem answer)
+    {
+        if (!_pending.TryRemove(exchange.Id, out _))
+        {
+            return false;
+        }
+
+        exchange.TryComplete(answer);
+        exchange.FinishBody(answer);
+        return true;
     }
 
     /// <summary>Runs the stream until it fails, the origin ends it, or <paramref name="stoppingToken"/> fires.</summary>
@@ -277,16 +288,6 @@ internal sealed class TunnelConnection : IAsyncDisposable
         if (open.Count > 0)
         {
             EdgeLog.DrainTimedOut(_logger, open.Count);
-        }
-    }
-
-    /// <summary>Answers an exchange whose start was never queued with <see cref="LocalErrors.EdgeStopping"/>; the origin has nothing to cancel.</summary>
-    private void GiveUp(PendingExchange exchange)
-    {
-        if (_pending.TryRemove(exchange.Id, out _))
-        {
-            exchange.TryComplete(LocalErrors.EdgeStopping);
-            exchange.FinishBody(LocalErrors.EdgeStopping);
         }
     }
 
